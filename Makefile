@@ -1,0 +1,26 @@
+# Two commands for a fresh clone; each creates (or reuses) the local virtual environment.
+#   make demo   - explain the bundled photo with the offline default model (no network)
+#   make test   - run the test suite (tests + tutorials)
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.captum-igos-installed
+
+.PHONY: demo test lint bench install
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	MPLBACKEND=Agg $(BIN)/captum-igos demo --out captum-igos-out
+
+test: $(STAMP)
+	MPLBACKEND=Agg $(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .

@@ -1,0 +1,8 @@
+"""captum-igos: I-GOS, iGOS++ and RSI-Grad-CAM as Captum attributions.
+
+Public names only; the implementations live in the private ``_core`` and ``_utils``.
+"""
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

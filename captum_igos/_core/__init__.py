@@ -1,0 +1,1 @@
+"""Private home of the attribution methods; import them from :mod:`captum_igos`."""

@@ -1,0 +1,1 @@
+"""Private helpers shared by the methods, metrics and command line."""
