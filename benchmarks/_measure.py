@@ -1,0 +1,162 @@
+"""Shared timing and peak-memory helpers for the benchmarks.
+
+Two calls, both generic:
+
+- :func:`time_call` times a callable (warm-up runs, then repeats) and returns every
+  repeat's seconds; CUDA work is synchronised before the clock is read.
+- :func:`peak_memory` measures how much memory one run of ``work(state)`` needs on top of
+  what ``setup()`` already holds. On CUDA it is ``torch.cuda.max_memory_allocated`` growth
+  over the allocation after setup. On CPU the work runs in a fresh ``spawn`` subprocess
+  (so earlier runs and other benchmarks do not pollute the high-water mark) and the result
+  is the growth of ``ru_maxrss`` over the resident set size right after setup.
+
+``setup`` and ``work`` must be picklable (module-level functions, or
+:func:`functools.partial` of them) because the CPU measurement runs them in a child
+process. A benchmark script that defines them must guard its entry point with
+``if __name__ == "__main__":``.
+
+Example::
+
+    from benchmarks._measure import peak_memory, time_call
+
+    timing = time_call(lambda: model(x), warmup=1, repeats=3)
+    print(timing.best, timing.median)
+    print(format_bytes(peak_memory(make_model_and_input, run_model, device="cpu")))
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import resource
+import statistics
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from typing import Any, Callable
+
+import torch
+
+__all__ = ["Timing", "format_bytes", "peak_memory", "time_call"]
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Seconds of each timed repeat (warm-up runs excluded)."""
+
+    seconds: tuple[float, ...]
+
+    @property
+    def best(self) -> float:
+        return min(self.seconds)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+
+def _synchronize(device: str | torch.device | None) -> None:
+    if device is not None and torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_call(
+    fn: Callable[[], Any],
+    *,
+    warmup: int = 1,
+    repeats: int = 3,
+    device: str | torch.device | None = None,
+) -> Timing:
+    """Run ``fn()`` ``warmup`` times untimed, then ``repeats`` times timed.
+
+    Args:
+        fn: the work to time, called with no arguments.
+        warmup: untimed runs first (allocator, kernel selection, caches).
+        repeats: timed runs, at least 1.
+        device: when a CUDA device, the device is synchronised before each clock read.
+
+    Returns:
+        :class:`Timing` with one wall-clock duration per repeat.
+    """
+    if repeats < 1:
+        raise ValueError(f"expected repeats >= 1, got {repeats}")
+    for _ in range(warmup):
+        fn()
+    _synchronize(device)
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        _synchronize(device)
+        seconds.append(time.perf_counter() - start)
+    return Timing(tuple(seconds))
+
+
+def _current_rss_bytes() -> int:
+    """Resident set size now (Linux ``/proc/self/statm``), else the peak so far."""
+    try:
+        with open("/proc/self/statm") as statm:
+            resident_pages = int(statm.read().split()[1])
+        return resident_pages * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return _max_rss_bytes()
+
+
+def _max_rss_bytes() -> int:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # Linux reports KiB
+
+
+def _cpu_peak_in_child(setup: Callable[[], Any], work: Callable[[Any], Any], threads: int) -> int:
+    torch.set_num_threads(threads)
+    state = setup()
+    gc.collect()
+    after_setup = _current_rss_bytes()
+    work(state)
+    return max(0, _max_rss_bytes() - after_setup)
+
+
+def peak_memory(
+    setup: Callable[[], Any],
+    work: Callable[[Any], Any],
+    *,
+    device: str | torch.device = "cpu",
+) -> int:
+    """Peak bytes that ``work(setup())`` needs beyond what ``setup()`` left allocated.
+
+    Args:
+        setup: builds the state (model, inputs); its memory is not counted.
+        work: the measured call, given the state.
+        device: ``"cpu"`` runs both in a fresh ``spawn`` subprocess with the parent's torch
+            thread count; a CUDA device runs them here and reads the CUDA allocator's peak.
+
+    Returns:
+        Bytes. On CPU this is the growth of the process's high-water mark ``ru_maxrss``
+        over the resident size after setup, so it includes allocator overhead, and if
+        setup's own transient peak was larger than the work's, it reports that instead.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        state = setup()
+        gc.collect()
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        after_setup = torch.cuda.memory_allocated(device)
+        work(state)
+        torch.cuda.synchronize(device)
+        return max(0, torch.cuda.max_memory_allocated(device) - after_setup)
+    if device.type != "cpu":
+        raise ValueError(f"expected device 'cpu' or a CUDA device, got {device}")
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(_cpu_peak_in_child, setup, work, torch.get_num_threads()).result()
+
+
+def format_bytes(count: float) -> str:
+    """``1536 -> '1.5 KiB'``."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(count) < 1024 or unit == "GiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    raise AssertionError("unreachable")
