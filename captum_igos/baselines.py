@@ -21,7 +21,8 @@ def default_kernel_size(height: int, width: int) -> int:
 
 def gaussian_kernel1d(kernel_size: int, sigma: float, like: Tensor) -> Tensor:
     """Normalised 1-D Gaussian on ``like``'s device and dtype."""
-    offsets = torch.arange(kernel_size, device=like.device, dtype=like.dtype) - (kernel_size - 1) / 2
+    positions = torch.arange(kernel_size, device=like.device, dtype=like.dtype)
+    offsets = positions - (kernel_size - 1) / 2
     weights = torch.exp(-0.5 * (offsets / sigma) ** 2)
     return weights / weights.sum()
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-CUDA_SKIP_REASON = "needs a CUDA device; none is visible on this machine (torch.cuda.is_available() is False)"
+CUDA_SKIP_REASON = (
+    "needs a CUDA device; none is visible on this machine (torch.cuda.is_available() is False)"
+)
 
 DEVICES = [
     "cpu",

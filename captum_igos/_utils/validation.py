@@ -79,7 +79,8 @@ def check_positive(name: str, value: Any) -> float:
 def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:
     options = tuple(choices)
     if value not in options:
-        raise ValueError(f"expected {name} to be one of {', '.join(map(repr, options))}, got {value!r}")
+        listed = ", ".join(map(repr, options))
+        raise ValueError(f"expected {name} to be one of {listed}, got {value!r}")
     return value
 
 

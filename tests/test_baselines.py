@@ -1,0 +1,71 @@
+import pytest
+import torch
+from torchvision.transforms.functional import gaussian_blur
+
+from captum_igos.baselines import blur_baseline, default_kernel_size
+from tests.conftest import TOLERANCES
+
+
+def test_default_kernel_follows_the_paper_at_224_and_scales():
+    assert default_kernel_size(224, 224) == 51
+    assert default_kernel_size(448, 500) == 103
+    assert default_kernel_size(8, 8) == 3
+    assert default_kernel_size(32, 32) % 2 == 1
+
+
+def test_matches_torchvision_gaussian_blur(device, dtype):
+    images = torch.rand(2, 3, 64, 48, device=device, dtype=dtype)
+    ours = blur_baseline(images, kernel_size=15, sigma=14.0)
+    reference = gaussian_blur(images, kernel_size=[15, 15], sigma=[14.0, 14.0])
+    rtol, atol = TOLERANCES[dtype]
+    torch.testing.assert_close(ours, reference, rtol=rtol, atol=atol)
+    assert ours.device == images.device and ours.dtype == dtype
+
+
+def test_default_blur_at_224_equals_kernel_51_sigma_50():
+    images = torch.rand(1, 3, 224, 224, dtype=torch.float64)
+    reference = gaussian_blur(images, kernel_size=[51, 51], sigma=[50.0, 50.0])
+    torch.testing.assert_close(blur_baseline(images), reference, rtol=1e-9, atol=1e-9)
+
+
+def test_constant_image_is_unchanged_even_when_kernel_exceeds_image():
+    images = torch.full((1, 2, 5, 7), 0.3, dtype=torch.float64)
+    torch.testing.assert_close(blur_baseline(images, kernel_size=21), images)
+
+
+def test_blur_removes_detail_and_keeps_the_mean():
+    images = torch.zeros(1, 1, 32, 32, dtype=torch.float64)
+    images[..., ::2, :] = 1.0  # stripes
+    blurred = blur_baseline(images)
+    assert blurred.std() < 0.2 * images.std()  # kernel 7 at 32 px: stripes keep ~13%
+    assert abs(blurred.mean().item() - images.mean().item()) < 0.05
+
+
+def test_gradcheck():
+    images = torch.rand(1, 2, 6, 6, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x: blur_baseline(x, kernel_size=5), (images,))
+
+
+def test_inputs_not_mutated():
+    images = torch.rand(1, 3, 16, 16)
+    before = images.clone()
+    blur_baseline(images)
+    assert torch.equal(images, before)
+
+
+IMAGE = torch.rand(1, 3, 8, 8)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"inputs": torch.rand(3, 16, 16)}, ValueError, r"\(N, C, H, W\).*got \(3, 16, 16\)"),
+        ({"inputs": torch.zeros(1, 3, 4, 4, dtype=torch.uint8)}, TypeError, "floating-point"),
+        ({"inputs": IMAGE, "kernel_size": 4}, ValueError, "odd kernel_size, got 4"),
+        ({"inputs": IMAGE, "kernel_size": 0}, ValueError, "kernel_size >= 1, got 0"),
+        ({"inputs": IMAGE, "sigma": -1.0}, ValueError, "sigma > 0, got -1.0"),
+    ],
+)
+def test_bad_input(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        blur_baseline(**kwargs)
