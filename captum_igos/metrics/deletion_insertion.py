@@ -1,0 +1,442 @@
+r"""Deletion and insertion curves (RISE, as I-GOS evaluates its heatmaps).
+
+Petsiuk, Das, Saenko, "RISE: Randomized Input Sampling for Explanation of Black-box
+Models", BMVC 2018 (arXiv:1806.07421), define two curves from a saliency map; Qi, Khorram,
+Li, "Visualizing Deep Networks by Optimizing with Integrated Gradients", AAAI 2020
+(arXiv:1905.00954) use them with the blurred image as the baseline:
+
+- *deletion*: start from the image and replace its pixels, most important first, by the
+  baseline in equal steps until none is left; a faithful map makes the score drop fast
+  (low area under the curve is good);
+- *insertion*: start from the baseline and insert the image's pixels, most important
+  first; a faithful map makes the score rise fast (high area is good).
+
+Units and steps. Pixels (or, with ``grid``, the cells of a coarser grid) are ranked by the
+attribution map, ties broken by raster index (lower index first). With ``P`` units and
+``n = n_steps``, curve point ``k = 0 .. n`` has :math:`c_k = \lfloor kP/n + 1/2 \rfloor`
+units replaced (deletion) or inserted (insertion); ``fractions[k] = c_k / P``, which is
+``k / n`` exactly when ``n`` divides ``P``. The area is the trapezoid rule over
+``fractions``:
+:math:`\mathrm{AUC} = \sum_k (f_{k+1} - f_k)(s_k + s_{k+1}) / 2`.
+The deletion curve ends on the baseline and the insertion curve starts on it (and vice
+versa for the clean image), so each image costs ``2 n`` forward passes (plus one for
+``target=None``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from numbers import Integral
+from typing import Any, Callable, Union
+
+import torch
+import torch.nn.functional as F
+from captum._utils.common import (
+    ExpansionTypes,
+    _expand_target,
+    _format_additional_forward_args,
+    _run_forward,
+)
+from captum._utils.progress import progress
+from captum._utils.typing import TargetType
+from torch import Tensor
+
+from captum_igos._utils.scores import check_score, scored_forward
+from captum_igos._utils.targets import resolve_target
+from captum_igos._utils.validation import (
+    check_baselines_match,
+    check_choice,
+    check_floating,
+    check_image_batch,
+    check_optional_positive_int,
+    check_positive_int,
+    describe,
+)
+from captum_igos.baselines import blur_baseline
+
+__all__ = [
+    "CHANNEL_REDUCTIONS",
+    "DeletionInsertionResult",
+    "ImageDeletionInsertion",
+    "deletion_insertion",
+    "saliency_map",
+]
+
+#: How a multi-channel attribution becomes one value per pixel: the signed sum over
+#: channels (default; Captum's methods are signed and I-GOS ranks by the heatmap value)
+#: or the sum of absolute values (ranks strongly negative evidence as important too).
+CHANNEL_REDUCTIONS = ("sum", "abs_sum")
+
+GridType = Union[int, Sequence[int], None]
+
+
+@dataclass(frozen=True, eq=False)
+class ImageDeletionInsertion:
+    """Deletion and insertion curves of one image (see :class:`DeletionInsertionResult`)."""
+
+    fractions: Tensor
+    deletion: Tensor
+    insertion: Tensor
+    deletion_auc: float
+    insertion_auc: float
+
+
+@dataclass(frozen=True, eq=False)
+class DeletionInsertionResult:
+    """Deletion and insertion curves and their areas for a batch of ``N`` images.
+
+    Attributes:
+        fractions: fraction of units (pixels or grid cells) deleted / inserted at each
+            curve point, shape ``(n_steps + 1,)``, from 0 to 1.
+        deletion: score after deleting ``fractions[k]`` of the units, most important
+            first, shape ``(N, n_steps + 1)``; ``deletion[:, 0]`` is the clean image's score.
+        insertion: score after inserting ``fractions[k]`` of the units into the baseline,
+            shape ``(N, n_steps + 1)``; ``insertion[:, 0]`` is the baseline's score.
+        deletion_auc: trapezoid area under each deletion curve, shape ``(N,)`` (lower is
+            better).
+        insertion_auc: trapezoid area under each insertion curve, shape ``(N,)`` (higher
+            is better).
+
+    ``result[i]`` (and :meth:`per_image`) gives one image's :class:`ImageDeletionInsertion`.
+    """
+
+    fractions: Tensor
+    deletion: Tensor
+    insertion: Tensor
+    deletion_auc: Tensor
+    insertion_auc: Tensor
+
+    def __len__(self) -> int:
+        return self.deletion.shape[0]
+
+    def __getitem__(self, index: int) -> ImageDeletionInsertion:
+        return ImageDeletionInsertion(
+            fractions=self.fractions,
+            deletion=self.deletion[index],
+            insertion=self.insertion[index],
+            deletion_auc=float(self.deletion_auc[index]),
+            insertion_auc=float(self.insertion_auc[index]),
+        )
+
+    def __iter__(self) -> Iterator[ImageDeletionInsertion]:
+        return iter(self.per_image())
+
+    def per_image(self) -> list[ImageDeletionInsertion]:
+        return [self[index] for index in range(len(self))]
+
+
+def saliency_map(
+    attributions: Tensor,
+    image_size: tuple[int, int],
+    batch_size: int,
+    channel_reduction: str = "sum",
+    name: str = "attributions",
+) -> Tensor:
+    """One value per pixel: channels reduced, layer-resolution maps upsampled bilinearly.
+
+    Args:
+        attributions: ``(N, C', H, W)`` (input-shaped, any number of channels) or
+            ``(N, C', h, w)`` with ``h <= H``, ``w <= W`` (layer-shaped, e.g. Grad-CAM's
+            ``(N, 1, h, w)``), or ``(N, H, W)``.
+        image_size: ``(H, W)``.
+        batch_size: ``N``.
+        channel_reduction: one of :data:`CHANNEL_REDUCTIONS`.
+
+    Returns:
+        Tensor of shape ``(N, H, W)`` in the attributions' dtype. Layer maps are upsampled
+        with ``F.interpolate(mode="bilinear", align_corners=False)`` as Captum's
+        ``LayerAttribution.interpolate`` does.
+    """
+    check_floating(name, attributions)
+    check_choice("channel_reduction", channel_reduction, CHANNEL_REDUCTIONS)
+    height, width = image_size
+    shape = tuple(attributions.shape)
+    fits = (
+        attributions.dim() in (3, 4)
+        and shape[0] == batch_size
+        and all(size >= 1 for size in shape)
+        and shape[-2] <= height
+        and shape[-1] <= width
+    )
+    if not fits:
+        raise ValueError(
+            f"expected {name} of shape (N, C, H, W) = (N, C, {height}, {width}) "
+            f"(input-shaped, any C) or (N, C, h, w) with h <= {height}, w <= {width} "
+            f"(layer-shaped), with N = {batch_size}; got {shape}"
+        )
+    if not bool(torch.isfinite(attributions).all()):
+        raise ValueError(f"expected finite {name}, got NaN or infinite values")
+    maps = attributions if attributions.dim() == 4 else attributions.unsqueeze(1)
+    if channel_reduction == "abs_sum":
+        maps = maps.abs()
+    maps = maps.sum(dim=1, keepdim=True)
+    if maps.shape[-2:] != (height, width):
+        maps = F.interpolate(maps, size=(height, width), mode="bilinear", align_corners=False)
+    return maps[:, 0]
+
+
+def _check_grid(grid: GridType, image_size: tuple[int, int]) -> tuple[int, int] | None:
+    if grid is None:
+        return None
+    if isinstance(grid, Integral) and not isinstance(grid, bool):
+        grid = (int(grid), int(grid))
+    if (
+        not isinstance(grid, Sequence)
+        or len(grid) != 2
+        or not all(isinstance(g, Integral) and not isinstance(g, bool) for g in grid)
+    ):
+        raise TypeError(f"expected grid to be None, an int or a pair of ints, got {describe(grid)}")
+    rows, cols = (check_positive_int("grid", int(g)) for g in grid)
+    if rows > image_size[0] or cols > image_size[1]:
+        raise ValueError(
+            f"expected a grid no larger than the image {tuple(image_size)}, got {(rows, cols)}"
+        )
+    return rows, cols
+
+
+def _cell_index(image_size: tuple[int, int], grid: tuple[int, int], device: torch.device) -> Tensor:
+    """``(H, W)`` long tensor: the cell of each pixel; cell rows ``floor(i * gh / H)``."""
+    (height, width), (rows, cols) = image_size, grid
+    row = torch.arange(height, device=device) * rows // height
+    col = torch.arange(width, device=device) * cols // width
+    return row[:, None] * cols + col[None, :]
+
+
+def _unit_scores(
+    attributions: Tensor,
+    batch: int,
+    image_size: tuple[int, int],
+    grid: tuple[int, int] | None,
+    channel_reduction: str,
+) -> tuple[Tensor, Tensor | None]:
+    """Importance of each unit ``(N, P)`` and, with a grid, the cell of each pixel."""
+    if grid is None:
+        maps = saliency_map(attributions, image_size, batch, channel_reduction)
+        return maps.flatten(1), None
+    cells = _cell_index(image_size, grid, attributions.device)
+    if tuple(attributions.shape[-2:]) == grid:
+        # a layer map at the grid's resolution is ranked as it is
+        maps = saliency_map(attributions, grid, batch, channel_reduction)
+        return maps.flatten(1), cells
+    maps = saliency_map(attributions, image_size, batch, channel_reduction).flatten(1)
+    sums = maps.new_zeros(batch, grid[0] * grid[1]).index_add_(1, cells.flatten(), maps)
+    counts = torch.bincount(cells.flatten(), minlength=grid[0] * grid[1]).to(maps.dtype)
+    return sums / counts, cells
+
+
+def _pixel_ranks(unit_scores: Tensor, cells: Tensor | None) -> Tensor:
+    """Rank of each pixel's unit, 0 = most important; ties by lower index first."""
+    order = torch.sort(unit_scores, dim=1, descending=True, stable=True).indices
+    positions = torch.arange(unit_scores.shape[1], device=order.device).expand_as(order)
+    ranks = torch.empty_like(order).scatter_(1, order, positions)
+    return ranks if cells is None else ranks[:, cells.flatten()]
+
+
+def step_counts(units: int, n_steps: int) -> list[int]:
+    """Units perturbed at each curve point: ``round(k * units / n_steps)``, halves up."""
+    return [(2 * k * units + n_steps) // (2 * n_steps) for k in range(n_steps + 1)]
+
+
+def _format_single_input(name: str, value: Any) -> Tensor:
+    if isinstance(value, tuple):
+        if len(value) != 1:
+            raise ValueError(f"expected {name} to be one tensor (or a 1-tuple), got {len(value)}")
+        value = value[0]
+    return value
+
+
+def _format_baselines(baselines: Any, inputs: Tensor) -> Tensor:
+    if baselines is None:
+        return blur_baseline(inputs)
+    baselines = _format_single_input("baselines", baselines)
+    check_baselines_match((inputs,), (baselines,))
+    if isinstance(baselines, Tensor):
+        return baselines.to(device=inputs.device, dtype=inputs.dtype).expand_as(inputs)
+    return torch.full_like(inputs, float(baselines))
+
+
+def _select_rows(args: tuple[Any, ...] | None, rows: Tensor) -> tuple[Any, ...] | None:
+    """Additional forward args for the chosen examples (tensors indexed on dim 0)."""
+    if args is None:
+        return None
+    return tuple(a[rows] if isinstance(a, Tensor) and a.dim() > 0 else a for a in args)
+
+
+def _select_target(expanded: TargetType, start: int, stop: int) -> TargetType:
+    if isinstance(expanded, list) or (isinstance(expanded, Tensor) and expanded.numel() > 1):
+        return expanded[start:stop]
+    return expanded
+
+
+def deletion_insertion(
+    forward_func: Callable[..., Tensor],
+    inputs: Tensor,
+    attributions: Tensor,
+    target: TargetType = None,
+    baselines: int | float | Tensor | None = None,
+    n_steps: int = 100,
+    *,
+    grid: GridType = None,
+    channel_reduction: str = "sum",
+    additional_forward_args: Any = None,
+    score: str = "probability",
+    internal_batch_size: int | None = None,
+    show_progress: bool = False,
+) -> DeletionInsertionResult:
+    r"""Deletion and insertion curves and their areas (RISE; I-GOS's evaluation).
+
+    For image :math:`x`, baseline :math:`\tilde x` and :math:`D_k` the set of the
+    :math:`c_k` most important units (module docstring),
+
+    .. math::
+        \mathrm{del}_k = f_c\big(x \odot (1 - 1_{D_k}) + \tilde x \odot 1_{D_k}\big),\qquad
+        \mathrm{ins}_k = f_c\big(\tilde x \odot (1 - 1_{D_k}) + x \odot 1_{D_k}\big),
+
+    :math:`f_c` the softmax probability of the target (``score="probability"``) or the raw
+    output (``score="raw"``). All ``2 n_steps`` perturbed images of all images go through
+    ``forward_func`` in chunks of ``internal_batch_size`` examples, under
+    ``torch.no_grad()``; put the model in ``eval()`` mode first.
+
+    Args:
+        forward_func: the model or any callable returning ``(N, classes)`` outputs.
+        inputs: images ``(N, C, H, W)`` (a tensor or a 1-tuple).
+        attributions: any Captum attribution of ``inputs``: input-shaped
+            ``(N, C', H, W)`` with any number of channels (reduced per
+            ``channel_reduction``), or layer-shaped ``(N, C', h, w)`` (e.g.
+            ``LayerGradCam``'s ``(N, 1, h, w)``; reduced, then upsampled bilinearly).
+            Higher means more important.
+        target: Captum ``TargetType``; ``None`` uses the top-1 class of the clean input.
+        baselines: what deleted pixels become; default :func:`captum_igos.baselines.blur_baseline`
+            (the blurred image, as I-GOS evaluates). A number or a tensor broadcastable to
+            ``inputs``.
+        n_steps: curve segments ``n >= 1`` (points at fractions ``0, 1/n, ..., 1``).
+        grid: ``None`` ranks pixels; an int or ``(rows, cols)`` ranks the cells of a
+            coarser grid (as the I-GOS authors do at mask resolution) by the mean of the
+            map over each cell (a layer map of exactly that size is used as it is), and
+            perturbs whole cells. Pixel ``(i, j)`` is in cell
+            ``(floor(i * rows / H), floor(j * cols / W))``.
+        channel_reduction: ``"sum"`` (signed sum over channels, default) or
+            ``"abs_sum"``.
+        additional_forward_args: passed to ``forward_func`` after the inputs; tensors are
+            indexed along dim 0 with each perturbed example's image.
+        score: ``"probability"`` (default) or ``"raw"``.
+        internal_batch_size: examples per forward pass; ``None`` sends all
+            ``2 * n_steps * N`` in one pass (as Captum does).
+        show_progress: show a progress bar over the chunks.
+
+    Returns:
+        :class:`DeletionInsertionResult`; curves in the model output's dtype.
+
+    Shape:
+        fractions ``(n_steps + 1,)``; deletion, insertion ``(N, n_steps + 1)``;
+        deletion_auc, insertion_auc ``(N,)``.
+
+    Example:
+        >>> import torch
+        >>> from captum_igos.metrics import deletion_insertion
+        >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 4))
+        >>> x = torch.rand(2, 3, 8, 8)
+        >>> result = deletion_insertion(model, x, torch.rand(2, 1, 8, 8), n_steps=8)
+        >>> result.deletion.shape, result.insertion_auc.shape
+        (torch.Size([2, 9]), torch.Size([2]))
+    """
+    inputs = check_image_batch("inputs", _format_single_input("inputs", inputs))
+    attributions = check_floating(
+        "attributions", _format_single_input("attributions", attributions)
+    )
+    n_steps = check_positive_int("n_steps", n_steps)
+    internal_batch_size = check_optional_positive_int("internal_batch_size", internal_batch_size)
+    check_score(score)
+    image_size = (inputs.shape[-2], inputs.shape[-1])
+    grid = _check_grid(grid, image_size)
+    unit_scores, cells = _unit_scores(
+        attributions.to(inputs.device), inputs.shape[0], image_size, grid, channel_reduction
+    )
+    baselines = _format_baselines(baselines, inputs)
+    additional_forward_args = _format_additional_forward_args(additional_forward_args)
+
+    with torch.no_grad():
+        target = resolve_target(forward_func, (inputs,), target, additional_forward_args)
+        ranks = _pixel_ranks(unit_scores, cells).view(-1, *image_size)
+        counts = step_counts(unit_scores.shape[1], n_steps)
+        scores = _perturbed_scores(
+            scored_forward(forward_func, score),
+            inputs,
+            baselines,
+            ranks,
+            counts,
+            target,
+            additional_forward_args,
+            internal_batch_size,
+            show_progress,
+        )
+    return _curves(scores, counts, unit_scores.shape[1], inputs)
+
+
+def _perturbed_scores(
+    forward_func: Callable[..., Tensor],
+    inputs: Tensor,
+    baselines: Tensor,
+    ranks: Tensor,
+    counts: list[int],
+    target: TargetType,
+    additional_forward_args: tuple[Any, ...] | None,
+    internal_batch_size: int | None,
+    show_progress: bool,
+) -> Tensor:
+    """Scores ``(N, 2n)``: deletion points ``0 .. n``, then insertion points ``1 .. n-1``.
+
+    Example ``e`` is step ``e % 2n`` of image ``e // 2n``; a step shows the image's
+    top-``c`` units from ``top`` and the rest from ``rest`` (deletion: top from the
+    baseline, rest from the image; insertion: the other way round).
+    """
+    n_steps = len(counts) - 1
+    per_image = 2 * n_steps
+    total = inputs.shape[0] * per_image
+    device = inputs.device
+    step_count = torch.tensor(counts + counts[1:-1], device=device)
+    step_inserts = torch.arange(per_image, device=device) > n_steps
+    expanded_target = _expand_target(target, per_image, ExpansionTypes.repeat_interleave)
+    chunk = total if internal_batch_size is None else internal_batch_size
+    starts = range(0, total, chunk)
+    if show_progress:
+        starts = progress(starts, desc="deletion/insertion", total=len(starts))
+    outputs = []
+    for start in starts:
+        stop = min(start + chunk, total)
+        example = torch.arange(start, stop, device=device)
+        image, step = example // per_image, example % per_image
+        inserting = step_inserts[step].view(-1, 1, 1, 1)
+        top = torch.where(inserting, inputs[image], baselines[image])
+        rest = torch.where(inserting, baselines[image], inputs[image])
+        perturbed = torch.where(
+            (ranks[image] < step_count[step].view(-1, 1, 1)).unsqueeze(1), top, rest
+        )
+        output = _run_forward(
+            forward_func,
+            (perturbed,),
+            _select_target(expanded_target, start, stop),
+            _select_rows(additional_forward_args, image),
+        )
+        outputs.append(output.reshape(stop - start))
+    return torch.cat(outputs).view(inputs.shape[0], per_image)
+
+
+def _curves(
+    scores: Tensor, counts: list[int], units: int, inputs: Tensor
+) -> DeletionInsertionResult:
+    n_steps = len(counts) - 1
+    deletion = scores[:, : n_steps + 1]
+    insertion = torch.cat(
+        [deletion[:, n_steps:], scores[:, n_steps + 1 :], deletion[:, :1]], dim=1
+    )
+    fractions = torch.tensor(counts, device=inputs.device, dtype=inputs.dtype) / units
+    x = fractions.to(scores.dtype)
+    return DeletionInsertionResult(
+        fractions=fractions,
+        deletion=deletion,
+        insertion=insertion,
+        deletion_auc=torch.trapezoid(deletion, x=x, dim=1),
+        insertion_auc=torch.trapezoid(insertion, x=x, dim=1),
+    )
