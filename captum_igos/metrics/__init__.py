@@ -5,5 +5,12 @@ from captum_igos.metrics.deletion_insertion import (
     ImageDeletionInsertion,
     deletion_insertion,
 )
+from captum_igos.metrics.pointing_game import boxes_to_masks, pointing_game
 
-__all__ = ["DeletionInsertionResult", "ImageDeletionInsertion", "deletion_insertion"]
+__all__ = [
+    "DeletionInsertionResult",
+    "ImageDeletionInsertion",
+    "boxes_to_masks",
+    "deletion_insertion",
+    "pointing_game",
+]
