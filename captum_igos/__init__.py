@@ -3,6 +3,8 @@
 Public names only; the implementations live in the private ``_core`` and ``_utils``.
 """
 
+from captum_igos._core.rsi_grad_cam import LayerRSIGradCam
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = ["LayerRSIGradCam", "__version__"]

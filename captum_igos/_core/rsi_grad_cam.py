@@ -1,0 +1,394 @@
+"""RSI-Grad-CAM: Grad-CAM with channel weights from a Riemann-Stieltjes integral.
+
+Lucas, Lerma, Furst, Raicu. "Visual Explanations from Deep Networks via Riemann-Stieltjes
+Integrated Gradient-based Localization", 2022, arXiv:2205.10900.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Callable, Union
+
+import torch
+import torch.nn.functional as F
+from captum._utils.common import (
+    _format_additional_forward_args,
+    _format_baseline,
+    _format_output,
+    _run_forward,
+)
+from captum._utils.gradient import compute_layer_gradients_and_eval
+from captum._utils.typing import BaselineType, TargetType
+from captum.attr import GradientAttribution, LayerAttribution
+from torch import Tensor
+from torch.nn import Module
+
+from captum_igos._utils.path_integration import (
+    STIELTJES_METHODS,
+    expand_for_steps,
+    overlapping_chunks,
+    path_points,
+    points_per_chunk,
+    stieltjes_rule,
+)
+from captum_igos._utils.scores import check_score, scored_forward
+from captum_igos._utils.targets import resolve_target
+from captum_igos._utils.validation import (
+    check_baselines_match,
+    check_choice,
+    check_floating,
+    check_optional_positive_int,
+    check_positive_int,
+    describe,
+)
+
+#: Path points per example in one forward/backward batch when ``internal_batch_size`` is
+#: None (chosen with ``benchmarks/rsi_gradcam.py --sweep-only``; see its docstring).
+DEFAULT_POINTS_PER_CHUNK = 8
+
+CHANNEL_REDUCTIONS = ("sum", "mean")
+MAP_ACTIVATIONS = ("input", "last_sample")
+
+TensorOrTuple = Union[Tensor, tuple[Tensor, ...]]
+
+
+class LayerRSIGradCam(LayerAttribution, GradientAttribution):
+    r"""RSI-Grad-CAM (Lucas et al. 2022, arXiv:2205.10900) at a layer, batched over steps.
+
+    With layer activations ``A(x)`` of shape ``(N, K, h, w)``, path points
+    ``x_m = x' + (m / n)(x - x')`` and ``G_m = dy / dA`` at ``x_m``, the channel weights
+    come from the Riemann-Stieltjes sum (trapezoid rule shown)
+
+    .. math::
+        R_k = \sum_{m=0}^{n-1} \tfrac{1}{2}(G_{m,k} + G_{m+1,k}) \odot (A_k(x_{m+1}) - A_k(x_m)),
+        \qquad w_k = \operatorname{mean}_{ij} R_k[i, j],
+
+    and the map is ``sum_k w_k A_k(x)`` (ReLU optional), shape ``(N, 1, h, w)`` as
+    :class:`captum.attr.LayerGradCam` returns; upsample with
+    :meth:`captum.attr.LayerAttribution.interpolate`. ``sum R`` approximates
+    ``y(x) - y(x')`` (completeness), returned as the convergence delta on request.
+
+    All ``n + 1`` path points of all examples go through the network in a few batches
+    (chunks sharing one point, as Captum's ``LayerConductance`` does); gradients flow only
+    from the output back to the layer (``torch.autograd.grad`` on the layer activations),
+    so parameters' ``.grad`` stay untouched.
+
+    Example:
+        >>> import torch
+        >>> from captum_igos import LayerRSIGradCam
+        >>> net = torch.nn.Sequential(
+        ...     torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(),
+        ...     torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(4, 5))
+        >>> rsi = LayerRSIGradCam(net, net[1])
+        >>> rsi.attribute(torch.rand(2, 3, 8, 8), n_steps=10).shape
+        torch.Size([2, 1, 6, 6])
+    """
+
+    def __init__(
+        self,
+        forward_func: Callable[..., Tensor],
+        layer: Module,
+        device_ids: list[int] | None = None,
+    ) -> None:
+        """
+        Args:
+            forward_func: the model or any function of the inputs returning ``(N, classes)``
+                scores (or ``(N,)``).
+            layer: the layer whose output (or input) is explained; typically the last
+                convolutional block.
+            device_ids: as in Captum, only needed when ``forward_func`` wraps a
+                ``DataParallel`` model without exposing its ``device_ids``.
+        """
+        LayerAttribution.__init__(self, forward_func, layer, device_ids)
+        GradientAttribution.__init__(self, forward_func)
+
+    def has_convergence_delta(self) -> bool:
+        return True
+
+    def attribute(
+        self,
+        inputs: TensorOrTuple,
+        target: TargetType = None,
+        baselines: BaselineType = None,
+        additional_forward_args: Any = None,
+        n_steps: int = 50,
+        method: str = "riemann_trapezoid",
+        internal_batch_size: int | None = None,
+        attribute_to_layer_input: bool = False,
+        relu_attributions: bool = False,
+        attr_dim_summation: bool = True,
+        return_convergence_delta: bool = False,
+        score: str = "probability",
+        gradient_relu: bool = False,
+        channel_reduction: str = "sum",
+        map_activations: str = "input",
+    ) -> TensorOrTuple | tuple[TensorOrTuple, Tensor]:
+        r"""RSI-Grad-CAM maps at ``self.layer`` for ``inputs``.
+
+        Args:
+            inputs: a tensor ``(N, ...)`` or tuple of tensors with the same ``N``;
+                floating point.
+            target: any Captum target (int, tuple, tensor or list of per-example
+                targets). ``None`` explains each example's top-1 class.
+            baselines: the path's start ``x'``: number(s) or tensor(s) broadcastable to
+                the inputs; ``None`` is zeros (the authors use a black image: pass the
+                normalised black image explicitly).
+            additional_forward_args: passed to ``forward_func`` after the inputs; tensors
+                with a batch dimension are repeated for every path point.
+            n_steps: intervals ``n`` on the path (``n + 1`` points; ``2n + 1`` for
+                ``riemann_middle``).
+            method: ``riemann_trapezoid`` (default), ``riemann_left``, ``riemann_right`` or
+                ``riemann_middle``: where the gradient is sampled in each interval (see
+                :func:`captum_igos._utils.path_integration.stieltjes_rule`).
+            internal_batch_size: the most rows (examples x path points) in one
+                forward/backward pass, as in Captum; consecutive chunks share one path
+                point, so a chunk holds at least 2 points per example (3 for
+                ``riemann_middle``) and smaller values are raised with a warning.
+                ``None`` uses ``DEFAULT_POINTS_PER_CHUNK`` points per example (on CPU one
+                batch of all points is several times slower than chunks of a few).
+            attribute_to_layer_input: explain the layer's input instead of its output.
+            relu_attributions: ReLU on the final map (Grad-CAM's original choice).
+            attr_dim_summation: reduce over channels; ``False`` returns the per-channel
+                terms ``w_k A_k`` of shape ``(N, K, h, w)``, as ``LayerGradCam`` does.
+            return_convergence_delta: also return ``sum R - (y(x) - y(x'))`` per example.
+            score: ``"probability"`` (softmax of the output, the authors' choice) or
+                ``"raw"`` (the output itself, Captum's convention).
+            gradient_relu: authors' port: ReLU on every step's layer gradient ``G_m``
+                before the sum (the sum is then no longer complete).
+            channel_reduction: ``"sum"`` (``sum_k w_k A_k``) or ``"mean"`` (authors'
+                port: ``mean_k w_k A_k``); used when ``attr_dim_summation`` is True.
+            map_activations: ``"input"`` weights ``A(x)``; ``"last_sample"`` (authors'
+                port) weights the activations at the last path point where the gradient
+                is sampled (``x_{n-1}`` for ``riemann_left``, the last midpoint for
+                ``riemann_middle``, ``x`` for the other rules). The authors' port is
+                ``gradient_relu=True, channel_reduction="mean",
+                map_activations="last_sample"``.
+
+        Returns:
+            The map, a tensor (a tuple when the layer has several output tensors) on the
+            inputs' device and dtype; with ``return_convergence_delta`` also the delta.
+
+        Shape:
+            - map: ``(N, 1, h, w)``, or ``(N, K, h, w)`` with ``attr_dim_summation=False``
+              (``(N, 1)`` / ``(N, K)`` for a layer with ``(N, K)`` outputs).
+            - delta: ``(N,)``.
+
+        Raises:
+            TypeError: non-tensor or integer inputs, non-numeric baselines.
+            ValueError: baselines not broadcastable to the inputs, ``n_steps < 1``, an
+                unknown ``method``/``score``/option, a ``layer`` not in the model.
+        """
+        inputs_tpl = _check_inputs(inputs)
+        baselines_tpl = _format_baseline(baselines, inputs_tpl)
+        check_baselines_match(inputs_tpl, tuple(baselines_tpl))
+        check_positive_int("n_steps", n_steps)
+        check_choice("method", method, STIELTJES_METHODS)
+        check_optional_positive_int("internal_batch_size", internal_batch_size)
+        check_score(score)
+        check_choice("channel_reduction", channel_reduction, CHANNEL_REDUCTIONS)
+        check_choice("map_activations", map_activations, MAP_ACTIVATIONS)
+        _check_layer_in_model(self.forward_func, self.layer)
+
+        args = _format_additional_forward_args(additional_forward_args)
+        target = resolve_target(self.forward_func, inputs_tpl, target, args)
+        forward = scored_forward(self.forward_func, score)
+
+        sums, activations = self._stieltjes_sums(
+            forward,
+            inputs_tpl,
+            baselines_tpl,
+            target,
+            args,
+            n_steps,
+            method,
+            internal_batch_size,
+            attribute_to_layer_input,
+            gradient_relu,
+            map_activations,
+        )
+        reference = inputs_tpl[0]
+        maps = tuple(
+            _weighted_map(
+                total, acts, attr_dim_summation, channel_reduction, relu_attributions
+            ).to(device=reference.device, dtype=reference.dtype)
+            for total, acts in zip(sums, activations)
+        )
+        result = _format_output(len(maps) > 1, maps)
+        if not return_convergence_delta:
+            return result
+        total = sum(s.reshape(s.shape[0], -1).sum(dim=1) for s in sums)
+        gap = _score_gap(forward, inputs_tpl, baselines_tpl, target, args)
+        delta = (total - gap).to(device=reference.device, dtype=reference.dtype)
+        return result, delta
+
+    def _stieltjes_sums(
+        self,
+        forward: Callable[..., Tensor],
+        inputs: tuple[Tensor, ...],
+        baselines: tuple[Any, ...],
+        target: TargetType,
+        args: tuple[Any, ...] | None,
+        n_steps: int,
+        method: str,
+        internal_batch_size: int | None,
+        attribute_to_layer_input: bool,
+        gradient_relu: bool,
+        map_activations: str,
+    ) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
+        """``R`` for each layer tensor and the activations the map weights, chunk by chunk."""
+        num_examples = inputs[0].shape[0]
+        rule = stieltjes_rule(method, n_steps)
+        map_point = rule.last_sample if map_activations == "last_sample" else len(rule.alphas) - 1
+        chunk = points_per_chunk(
+            internal_batch_size,
+            num_examples,
+            len(rule.alphas),
+            rule.stride + 1,
+            DEFAULT_POINTS_PER_CHUNK,
+        )
+        device_ids = self.device_ids
+        if device_ids is None:  # scored_forward hides a DataParallel model's device_ids
+            device_ids = getattr(self.forward_func, "device_ids", None)
+
+        # One device: skip the autograd graph before the layer. Replicas of a DataParallel
+        # model run in threads of their own, whose grad mode a hook cannot carry back.
+        graph_from_layer = device_ids is None
+        if graph_from_layer:
+            forward = _without_graph(forward)
+
+        sums: tuple[Tensor, ...] | None = None
+        activations: tuple[Tensor, ...] = ()
+        for start, stop in overlapping_chunks(rule.num_intervals, chunk, rule.stride):
+            alphas = rule.alphas[start:stop]
+            step_target, step_args = expand_for_steps(len(alphas), target, args)
+            with _graph_from(self.layer, attribute_to_layer_input, graph_from_layer):
+                grads, evals = compute_layer_gradients_and_eval(
+                    forward,
+                    self.layer,
+                    path_points(inputs, baselines, alphas),
+                    step_target,
+                    step_args,
+                    device_ids=device_ids,
+                    attribute_to_layer_input=attribute_to_layer_input,
+                )
+            grads = tuple(_by_step(g, num_examples) for g in grads)
+            evals = tuple(_by_step(a, num_examples) for a in evals)
+            if gradient_relu:
+                grads = tuple(F.relu(g) for g in grads)
+            partial = tuple(rule.partial_sum(g, a) for g, a in zip(grads, evals))
+            sums = partial if sums is None else tuple(s + p for s, p in zip(sums, partial))
+            if start <= map_point < stop:
+                activations = tuple(a[map_point - start] for a in evals)
+        assert sums is not None  # n_steps >= 1 gives at least one chunk
+        return sums, activations
+
+
+def _without_graph(forward: Callable[..., Tensor]) -> Callable[..., Tensor]:
+    """``forward`` run under ``torch.no_grad``; :func:`_graph_from` turns grad on at the layer."""
+
+    def forward_without_graph(*args: Any, **kwargs: Any) -> Tensor:
+        with torch.no_grad():  # restores grad mode on exit, whatever the layer hook set
+            return forward(*args, **kwargs)
+
+    return forward_without_graph
+
+
+@contextmanager
+def _graph_from(layer: Module, attribute_to_layer_input: bool, enabled: bool) -> Iterator[None]:
+    """Record the autograd graph from ``layer`` on (its input or its output) to the output.
+
+    Gradients are only needed from the output back to the layer, and parameters that
+    require grad would otherwise make the forward pass record (and keep) the whole graph
+    before the layer too. The hook runs before Captum's layer hook (``prepend``), so
+    Captum's clone of the layer tensors is already recorded.
+    """
+    if not enabled:
+        yield
+        return
+
+    def enable_grad(*_: Any) -> None:
+        torch.set_grad_enabled(True)
+
+    if attribute_to_layer_input:
+        handle = layer.register_forward_pre_hook(enable_grad, prepend=True)
+    else:
+        handle = layer.register_forward_hook(enable_grad, prepend=True)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+def _by_step(rows: Tensor, num_examples: int) -> Tensor:
+    """``(points * N, ...) -> (points, N, ...)``, detached (frees the graph before the layer)."""
+    return rows.detach().reshape(-1, num_examples, *rows.shape[1:])
+
+
+def _check_inputs(inputs: Any) -> tuple[Tensor, ...]:
+    """Inputs as a tuple of floating-point tensors sharing the batch size ``N >= 1``."""
+    if isinstance(inputs, tuple):
+        if len(inputs) == 0:
+            raise ValueError("expected inputs to be a tensor or a non-empty tuple, got ()")
+        tensors = tuple(check_floating(f"inputs[{i}]", inp) for i, inp in enumerate(inputs))
+    else:
+        tensors = (check_floating("inputs", inputs),)
+    sizes = [t.shape[0] if t.dim() > 0 else None for t in tensors]
+    if sizes[0] in (None, 0) or any(size != sizes[0] for size in sizes):
+        raise ValueError(
+            "expected input tensors with the same batch size N >= 1 in dimension 0, got "
+            f"shapes {[tuple(t.shape) for t in tensors]}"
+        )
+    return tensors
+
+
+def _check_layer_in_model(forward_func: Callable[..., Tensor], layer: Any) -> None:
+    """The layer must be a module of the model (checked when the model is a Module)."""
+    if not isinstance(layer, Module):
+        raise TypeError(f"expected layer to be a torch.nn.Module, got {describe(layer)}")
+    model = forward_func if isinstance(forward_func, Module) else None
+    owner = getattr(forward_func, "__self__", None)  # e.g. model.forward
+    if model is None and isinstance(owner, Module):
+        model = owner
+    if model is not None and not any(module is layer for module in model.modules()):
+        raise ValueError(
+            f"expected layer to be a submodule of the model {type(model).__name__}, got "
+            f"{type(layer).__name__} that is not among its modules"
+        )
+
+
+def _weighted_map(
+    stieltjes_sum: Tensor,
+    activations: Tensor,
+    attr_dim_summation: bool,
+    channel_reduction: str,
+    relu_attributions: bool,
+) -> Tensor:
+    """``reduce_k w_k A_k`` with ``w_k = mean_ij R_k`` (``R_k`` itself for ``(N, K)`` layers)."""
+    if stieltjes_sum.dim() > 2:
+        spatial = tuple(range(2, stieltjes_sum.dim()))
+        weights = stieltjes_sum.mean(dim=spatial, keepdim=True)
+    else:
+        weights = stieltjes_sum
+    terms = weights * activations
+    if attr_dim_summation:
+        reduce = torch.sum if channel_reduction == "sum" else torch.mean
+        terms = reduce(terms, dim=1, keepdim=True)
+    return F.relu(terms) if relu_attributions else terms
+
+
+def _score_gap(
+    forward: Callable[..., Tensor],
+    inputs: tuple[Tensor, ...],
+    baselines: tuple[Any, ...],
+    target: TargetType,
+    args: tuple[Any, ...] | None,
+) -> Tensor:
+    """``y(x) - y(x')`` per example, from one batch holding the inputs and baselines."""
+    num_examples = inputs[0].shape[0]
+    step_target, step_args = expand_for_steps(2, target, args)
+    ends = path_points(inputs, baselines, (1.0, 0.0))
+    with torch.no_grad():
+        scores = _run_forward(forward, ends, step_target, step_args)
+    scores = scores.reshape(2, num_examples, -1).sum(dim=2)
+    return scores[0] - scores[1]
