@@ -3,8 +3,9 @@
 Public names only; the implementations live in the private ``_core`` and ``_utils``.
 """
 
+from captum_igos import metrics
 from captum_igos._core.rsi_grad_cam import LayerRSIGradCam
 
 __version__ = "0.1.0"
 
-__all__ = ["LayerRSIGradCam", "__version__"]
+__all__ = ["LayerRSIGradCam", "__version__", "metrics"]
