@@ -180,8 +180,10 @@ class LayerRSIGradCam(LayerAttribution, GradientAttribution):
                 unknown ``method``/``score``/option, a ``layer`` not in the model.
         """
         inputs_tpl = _check_inputs(inputs)
+        if baselines is not None:
+            as_tuple = baselines if isinstance(baselines, tuple) else (baselines,)
+            check_baselines_match(inputs_tpl, as_tuple)
         baselines_tpl = _format_baseline(baselines, inputs_tpl)
-        check_baselines_match(inputs_tpl, tuple(baselines_tpl))
         check_positive_int("n_steps", n_steps)
         check_choice("method", method, STIELTJES_METHODS)
         check_optional_positive_int("internal_batch_size", internal_batch_size)
