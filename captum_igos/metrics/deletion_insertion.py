@@ -387,9 +387,8 @@ def _perturbed_scores(
 ) -> Tensor:
     """Scores ``(N, 2n)``: deletion points ``0 .. n``, then insertion points ``1 .. n-1``.
 
-    Example ``e`` is step ``e % 2n`` of image ``e // 2n``; a step shows the image's
-    top-``c`` units from ``top`` and the rest from ``rest`` (deletion: top from the
-    baseline, rest from the image; insertion: the other way round).
+    Example ``e`` is step ``e % 2n`` of image ``e // 2n``. A deletion step shows the
+    baseline on its top-``c`` units and the image elsewhere; an insertion step the reverse.
     """
     n_steps = len(counts) - 1
     per_image = 2 * n_steps
@@ -407,12 +406,10 @@ def _perturbed_scores(
         stop = min(start + chunk, total)
         example = torch.arange(start, stop, device=device)
         image, step = example // per_image, example % per_image
-        inserting = step_inserts[step].view(-1, 1, 1, 1)
-        top = torch.where(inserting, inputs[image], baselines[image])
-        rest = torch.where(inserting, baselines[image], inputs[image])
-        perturbed = torch.where(
-            (ranks[image] < step_count[step].view(-1, 1, 1)).unsqueeze(1), top, rest
-        )
+        # deletion shows the baseline on the top-c units, insertion everywhere else
+        top = ranks[image] < step_count[step].view(-1, 1, 1)
+        shows_baseline = (top != step_inserts[step].view(-1, 1, 1)).unsqueeze(1)
+        perturbed = torch.where(shows_baseline, baselines[image], inputs[image])
         output = _run_forward(
             forward_func,
             (perturbed,),
