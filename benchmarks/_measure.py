@@ -8,7 +8,8 @@ Two calls, both generic:
   what ``setup()`` already holds. On CUDA it is ``torch.cuda.max_memory_allocated`` growth
   over the allocation after setup. On CPU the work runs in a fresh ``spawn`` subprocess
   (so earlier runs and other benchmarks do not pollute the high-water mark) and the result
-  is the growth of ``ru_maxrss`` over the resident set size right after setup.
+  is the growth of the RSS high-water mark (``ru_maxrss``; on Linux its per-process form
+  ``VmHWM``, reset after setup) over the resident set size right after setup.
 
 ``setup`` and ``work`` must be picklable (module-level functions, or
 :func:`functools.partial` of them) because the CPU measurement runs them in a child
@@ -104,7 +105,31 @@ def _current_rss_bytes() -> int:
         return _max_rss_bytes()
 
 
+def _reset_peak_rss() -> bool:
+    """Reset this process's high-water mark to its current RSS (Linux >= 4.0)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")
+        return True
+    except OSError:
+        return False
+
+
 def _max_rss_bytes() -> int:
+    """This process's RSS high-water mark.
+
+    Linux: ``VmHWM`` of ``/proc/self/status``, the same mark as ``ru_maxrss`` but of this
+    address space only: ``ru_maxrss`` of a ``spawn`` child starts at the parent's peak
+    (the kernel carries it across fork and exec), which would hide the work's own peak.
+    Elsewhere ``ru_maxrss``.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if sys.platform == "darwin" else peak * 1024  # Linux reports KiB
 
@@ -113,6 +138,7 @@ def _cpu_peak_in_child(setup: Callable[[], Any], work: Callable[[Any], Any], thr
     torch.set_num_threads(threads)
     state = setup()
     gc.collect()
+    _reset_peak_rss()  # setup's own transient peak does not count where this works
     after_setup = _current_rss_bytes()
     work(state)
     return max(0, _max_rss_bytes() - after_setup)
@@ -133,9 +159,10 @@ def peak_memory(
             thread count; a CUDA device runs them here and reads the CUDA allocator's peak.
 
     Returns:
-        Bytes. On CPU this is the growth of the process's high-water mark ``ru_maxrss``
-        over the resident size after setup, so it includes allocator overhead, and if
-        setup's own transient peak was larger than the work's, it reports that instead.
+        Bytes. On CPU this is the growth of the child's RSS high-water mark over its
+        resident size after setup, so it includes allocator overhead. On Linux the mark
+        is ``VmHWM``, reset after setup; elsewhere ``ru_maxrss``, where a setup peak above
+        the work's would be reported instead.
     """
     device = torch.device(device)
     if device.type == "cuda":
