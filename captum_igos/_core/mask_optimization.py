@@ -1,0 +1,440 @@
+r"""The optimisation shared by I-GOS and iGOS++: result object, loop, argument handling.
+
+A method supplies a :class:`MaskObjective` (path scores plus regularisers of its masks);
+:func:`optimize_masks` runs the iterations for all images at once and
+:class:`MaskAttribution` is the Captum ``attribute()`` / ``optimize()`` front end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from numbers import Integral
+from typing import Any, Callable, Protocol
+
+import torch
+from captum._utils.common import (
+    _format_additional_forward_args,
+    _format_baseline,
+    _format_output,
+    _format_tensor_into_tuples,
+    _is_tuple,
+)
+from captum._utils.progress import progress
+from captum._utils.typing import BaselineType, TargetType, TensorOrTupleOfTensorsGeneric
+from captum.attr import GradientAttribution
+from torch import Tensor
+
+from captum_igos._utils.masks import upsample_mask
+from captum_igos._utils.optimizers import (
+    Masks,
+    backtracking_line_search,
+    nag_step_size,
+    nesterov_step,
+)
+from captum_igos._utils.path_scores import PathScorer, draw_noise
+from captum_igos._utils.scores import check_score, scored_forward
+from captum_igos._utils.targets import resolve_target
+from captum_igos._utils.validation import (
+    check_baselines_match,
+    check_choice,
+    check_image_batch,
+    check_nonnegative,
+    check_optional_positive_int,
+    check_positive,
+    check_positive_int,
+    describe,
+)
+from captum_igos.baselines import blur_baseline
+
+#: Default iterations x integration steps. The papers use 15 x 20 (``iterations=15,
+#: n_steps=20``); benchmarks/igos.py compares the two settings.
+DEFAULT_ITERATIONS = 10
+DEFAULT_N_STEPS = 10
+PAPER_ITERATIONS = 15
+PAPER_N_STEPS = 20
+
+OPTIMIZERS = ("line_search", "nag")
+#: First step size of the line search (both papers).
+LINE_SEARCH_ALPHA0 = 1000.0
+
+
+@dataclass(frozen=True)
+class MaskOptimizationResult:
+    """The optimisation behind an I-GOS / iGOS++ explanation, per image.
+
+    Attributes:
+        mask: the explanation mask :math:`M` (iGOS++: :math:`M_d M_i`), low resolution,
+            shape (N, 1, h, w), values in [0, 1]; small = important.
+        losses: objective :math:`F_S(M_t)` at the start of each iteration (under that
+            iteration's noise), shape (N, iterations); NaN after an image stopped.
+        step_sizes: step size taken in each iteration, shape (N, iterations); 0 where no
+            step was taken.
+        iterations_run: iterations in which the image's direction was computed, (N,).
+        converged: whether the image stopped before the iteration budget because no step
+            changed its mask (line search: no step size >= ``min_alpha`` satisfied Armijo),
+            bool (N,).
+        deletion_mask: iGOS++ only, :math:`M_d`, shape (N, 1, h, w).
+        insertion_mask: iGOS++ only, :math:`M_i`, shape (N, 1, h, w).
+    """
+
+    mask: Tensor
+    losses: Tensor
+    step_sizes: Tensor
+    iterations_run: Tensor
+    converged: Tensor
+    deletion_mask: Tensor | None = None
+    insertion_mask: Tensor | None = None
+
+    def heatmap(self, size: tuple[int, int] | None = None) -> Tensor:
+        """The heatmap ``1 - up(M)``: shape (N, 1, H, W) for ``size=(H, W)``, else (N, 1, h, w).
+
+        Clamped to [0, 1] against rounding in the upsampling.
+        """
+        mask = self.mask if size is None else upsample_mask(self.mask, tuple(size))
+        return (1 - mask).clamp(0, 1)
+
+
+class MaskObjective(Protocol):
+    """What a mask method supplies to :func:`optimize_masks`."""
+
+    n_masks: int
+    mask_size: tuple[int, int]
+
+    def evaluate(
+        self, masks: Masks, images: Tensor, noise: Tensor | None, with_grad: bool
+    ) -> tuple[Tensor, Masks | None]:
+        """Objective of shape (n,) for the images ``images`` and, if asked, the directions."""
+
+    def named_masks(self, masks: Masks) -> dict[str, Tensor]:
+        """The :class:`MaskOptimizationResult` fields for the final masks."""
+
+
+@dataclass(frozen=True)
+class OptimizerSettings:
+    iterations: int
+    optimizer: str
+    alpha0: float
+    decay: float
+    armijo: float
+    min_alpha: float
+    noise_std: float
+    n_steps: int
+
+
+def optimize_masks(
+    objective: MaskObjective,
+    like: Tensor,
+    settings: OptimizerSettings,
+    generator: torch.Generator | None = None,
+    progress_bar: Any = None,
+) -> MaskOptimizationResult:
+    """Run the iterations for all images together; stopped images cost no more passes.
+
+    Each iteration draws one noise sample per integration step, evaluates the objective
+    and the descent directions of the images still running, then moves them with the
+    batched line search (reusing that evaluation as the base loss, and the same noise
+    for every trial) or with a Nesterov step. An image stops when its step leaves its
+    masks unchanged.
+
+    Args:
+        objective: the method's :class:`MaskObjective`.
+        like: the images (N, C, H, W); masks take their device and dtype.
+        settings: iterations, optimiser and its constants.
+        generator: random source for the noise.
+        progress_bar: an object with ``update()``, advanced once per iteration.
+    """
+    n = like.shape[0]
+    masks = tuple(
+        like.new_ones((n, 1, *objective.mask_size)) for _ in range(objective.n_masks)
+    )
+    thetas = tuple(mask.clone() for mask in masks)
+    losses = like.new_full((n, settings.iterations), float("nan"))
+    step_sizes = like.new_zeros((n, settings.iterations))
+    iterations_run = torch.zeros(n, dtype=torch.long, device=like.device)
+    converged = torch.zeros(n, dtype=torch.bool, device=like.device)
+    active = torch.arange(n, device=like.device)
+    for iteration in range(settings.iterations):
+        if active.numel() == 0:
+            break
+        noise = draw_noise(settings.n_steps, like, settings.noise_std, generator)
+        current = tuple(mask[active] for mask in masks)
+        loss, directions = objective.evaluate(current, active, noise, True)
+        losses[active, iteration] = loss
+        iterations_run[active] += 1
+        if settings.optimizer == "line_search":
+            search = backtracking_line_search(
+                lambda candidates, rows, active=active, noise=noise: objective.evaluate(
+                    candidates, active[rows], noise, False
+                )[0],
+                current,
+                directions,
+                loss,
+                alpha0=settings.alpha0,
+                decay=settings.decay,
+                armijo=settings.armijo,
+                min_alpha=settings.min_alpha,
+            )
+            updated, steps = search.masks, search.step_sizes
+        else:
+            previous = tuple(theta[active] for theta in thetas)
+            updated, new_thetas = nesterov_step(
+                current, directions, previous, settings.alpha0, iteration
+            )
+            for theta, new_theta in zip(thetas, new_thetas):
+                theta[active] = new_theta
+            steps = loss.new_full(loss.shape, settings.alpha0)
+        moved = torch.zeros_like(converged[active])
+        for mask, old, new in zip(masks, current, updated):
+            moved |= (new != old).flatten(1).any(dim=1)
+            mask[active] = new
+        step_sizes[active, iteration] = torch.where(moved, steps, torch.zeros_like(steps))
+        converged[active[~moved]] = True
+        active = active[moved]
+        if progress_bar is not None:
+            progress_bar.update()
+    return MaskOptimizationResult(
+        losses=losses,
+        step_sizes=step_sizes,
+        iterations_run=iterations_run,
+        converged=converged,
+        **objective.named_masks(masks),
+    )
+
+
+def _check_mask_size(mask_size: Any, image_size: tuple[int, int]) -> tuple[int, int]:
+    if isinstance(mask_size, Integral) and not isinstance(mask_size, bool):
+        size = (int(mask_size), int(mask_size))
+    elif isinstance(mask_size, (tuple, list)) and len(mask_size) == 2:
+        size = tuple(check_positive_int("mask_size", side) for side in mask_size)
+    else:
+        raise TypeError(
+            f"expected mask_size to be an int or a pair (h, w), got {describe(mask_size)}"
+        )
+    if min(size) < 1 or size[0] > image_size[0] or size[1] > image_size[1]:
+        raise ValueError(
+            f"expected mask_size between (1, 1) and the input size {tuple(image_size)}, "
+            f"got {size}"
+        )
+    return size
+
+
+def _check_generator(generator: Any, inputs: Tensor) -> torch.Generator | None:
+    if generator is None:
+        return None
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(
+            f"expected generator to be a torch.Generator or None, got {describe(generator)}"
+        )
+    device = torch.device(generator.device)
+    same_index = device.index is None or inputs.device.index in (None, device.index)
+    if device.type != inputs.device.type or not same_index:
+        raise ValueError(
+            f"expected a generator on the inputs' device {inputs.device}, got one on {device}"
+        )
+    return generator
+
+
+def _check_target(target: TargetType, n: int, inputs: Tensor) -> TargetType:
+    """Per-image targets must have one entry per image; lists of ints become a tensor."""
+    if isinstance(target, Tensor) and target.numel() not in (1, n):
+        raise ValueError(
+            f"expected a target tensor with 1 or {n} elements (one per image), "
+            f"got shape {tuple(target.shape)}"
+        )
+    if isinstance(target, list):
+        if len(target) != n:
+            raise ValueError(
+                f"expected a target list with {n} entries (one per image), got {len(target)}"
+            )
+        if all(isinstance(t, Integral) and not isinstance(t, bool) for t in target):
+            return torch.tensor(target, dtype=torch.long, device=inputs.device)
+    return target
+
+
+def _check_additional_args(args: tuple[Any, ...] | None, n: int) -> None:
+    for index, arg in enumerate(args or ()):
+        if isinstance(arg, Tensor) and arg.dim() > 0 and arg.shape[0] != n:
+            raise ValueError(
+                f"expected tensor additional_forward_args[{index}] with {n} rows (one per "
+                f"image), got shape {tuple(arg.shape)}"
+            )
+
+
+def _baseline_tensor(baselines: BaselineType, inputs: Tensor) -> Tensor:
+    if baselines is None:
+        return blur_baseline(inputs)
+    formatted = _format_baseline(baselines, (inputs,))
+    check_baselines_match((inputs,), formatted)
+    (baseline,) = formatted
+    if not isinstance(baseline, Tensor):
+        return torch.full_like(inputs, float(baseline))
+    return baseline.detach().to(device=inputs.device, dtype=inputs.dtype).expand_as(inputs)
+
+
+class MaskAttribution(GradientAttribution):
+    """Captum front end shared by :class:`IGOS` and :class:`IGOSPlusPlus`.
+
+    Subclasses implement :meth:`_objective`. Nothing is stored on ``self`` during a call.
+    """
+
+    def _objective(
+        self,
+        scorer: PathScorer,
+        mask_size: tuple[int, int],
+        l1_coeff: float,
+        tv_coeff: float,
+    ) -> MaskObjective:
+        raise NotImplementedError
+
+    def attribute(  # type: ignore[override]
+        self,
+        inputs: TensorOrTupleOfTensorsGeneric,
+        target: TargetType = None,
+        baselines: BaselineType = None,
+        additional_forward_args: Any = None,
+        **kwargs: Any,
+    ) -> TensorOrTupleOfTensorsGeneric:
+        """Heatmaps ``1 - up(M)`` of the inputs' shape, values in [0, 1], higher = more important.
+
+        The keyword arguments after ``additional_forward_args`` are keyword-only and are
+        those of :meth:`optimize`, with the defaults shown in parentheses.
+
+        Args:
+            inputs: images of shape (N, C, H, W), or a 1-tuple holding them.
+            target: the explained output per image (any Captum ``TargetType``); ``None``
+                explains each image's top-1 class, as both papers do.
+            baselines: :math:`\\tilde x`; ``None`` is
+                :func:`captum_igos.baselines.blur_baseline` of the inputs; a number or a
+                tensor broadcastable to the inputs (Captum's rule) is accepted too.
+            additional_forward_args: extra arguments of ``forward_func``; tensors have one
+                row per image.
+            mask_size: ``h = w`` or ``(h, w)``, from 1 up to the input size (28).
+            iterations: optimisation iterations (10; the papers use 15).
+            n_steps: integration steps :math:`S` per iteration (10; the papers use 20).
+                ``iterations=15, n_steps=20`` gives the papers' setting; the default was
+                chosen with ``benchmarks/igos.py --sweep`` (see its docstring).
+            l1_coeff: :math:`\\lambda_1 \\ge 0` (1).
+            tv_coeff: :math:`\\lambda_{TV} \\ge 0` (20), on TV (I-GOS) or bilateral TV
+                (iGOS++).
+            noise_std: std of the noise :math:`\\epsilon_s` added to each path point, in
+                model-input units (0.2); one draw per step and iteration, shared by the
+                batch's images, and reused by every trial of that iteration's line search.
+            optimizer: ``"line_search"`` (backtracking Armijo search per image, the papers')
+                or ``"nag"`` (Nesterov with a fixed step, BMVC 2023; no line search).
+            alpha0: line search: first step size (1000); ``"nag"``: the fixed step size,
+                by default the largest stable for the TV term
+                (:func:`~captum_igos._utils.optimizers.nag_step_size`: 2.4 for a 28 x 28
+                mask, 0.13 for 7 x 7).
+            decay: line-search step-size factor after a rejected trial, in (0, 1) (0.2).
+            armijo: Armijo constant :math:`c \\ge 0` (1e-4).
+            min_alpha: smallest step size tried (1e-5). An image for which no step size
+                down to it decreases the objective enough has converged: it keeps its
+                mask and stops (the authors' code would take a step below ``min_alpha``).
+            score: ``"probability"`` (softmax over dim 1, the papers') or ``"raw"``.
+            generator: ``torch.Generator`` on the inputs' device for the noise; ``None``
+                uses torch's global generator. The same seed gives the same heatmaps.
+            internal_batch_size: most examples per forward pass; ``None`` sends all
+                ``N * n_steps`` path points of an evaluation (iGOS++: ``4 N n_steps``)
+                at once.
+            show_progress: show a tqdm bar over the iterations.
+
+        Returns:
+            A tensor of the inputs' shape, device and dtype (a 1-tuple if ``inputs`` was a
+            tuple): ``optimize(...).heatmap((H, W))`` expanded over the channels.
+
+        Raises:
+            ValueError / TypeError: for arguments out of range, before the model is run.
+        """
+        is_inputs_tuple = _is_tuple(inputs)
+        result = self.optimize(inputs, target, baselines, additional_forward_args, **kwargs)
+        (images,) = _format_tensor_into_tuples(inputs)
+        heatmaps = result.heatmap(tuple(images.shape[-2:])).expand_as(images).contiguous()
+        return _format_output(is_inputs_tuple, (heatmaps,))
+
+    def optimize(
+        self,
+        inputs: TensorOrTupleOfTensorsGeneric,
+        target: TargetType = None,
+        baselines: BaselineType = None,
+        additional_forward_args: Any = None,
+        *,
+        mask_size: int | tuple[int, int] = 28,
+        iterations: int = DEFAULT_ITERATIONS,
+        n_steps: int = DEFAULT_N_STEPS,
+        l1_coeff: float = 1.0,
+        tv_coeff: float = 20.0,
+        noise_std: float = 0.2,
+        optimizer: str = "line_search",
+        alpha0: float | None = None,
+        decay: float = 0.2,
+        armijo: float = 1e-4,
+        min_alpha: float = 1e-5,
+        score: str = "probability",
+        generator: torch.Generator | None = None,
+        internal_batch_size: int | None = None,
+        show_progress: bool = False,
+    ) -> MaskOptimizationResult:
+        """The optimisation behind :meth:`attribute`: masks, losses and step sizes per image.
+
+        Takes exactly :meth:`attribute`'s arguments.
+
+        Returns:
+            :class:`MaskOptimizationResult`; ``result.heatmap((H, W))`` is the attribution.
+        """
+        if isinstance(inputs, tuple) and len(inputs) != 1:
+            raise ValueError(
+                f"expected a single input tensor of shape (N, C, H, W) or a 1-tuple, "
+                f"got a tuple of {len(inputs)} elements"
+            )
+        (images,) = _format_tensor_into_tuples(inputs)
+        images = check_image_batch("inputs", images).detach()
+        n = images.shape[0]
+        size = _check_mask_size(mask_size, tuple(images.shape[-2:]))
+        optimizer = check_choice("optimizer", optimizer, OPTIMIZERS)
+        l1_coeff = check_nonnegative("l1_coeff", l1_coeff)
+        tv_coeff = check_nonnegative("tv_coeff", tv_coeff)
+        if alpha0 is None:
+            nag = optimizer == "nag"
+            alpha0 = nag_step_size(size, tv_coeff) if nag else LINE_SEARCH_ALPHA0
+        decay = check_positive("decay", decay)
+        if decay >= 1:
+            raise ValueError(f"expected decay in (0, 1), got {decay}")
+        settings = OptimizerSettings(
+            iterations=check_positive_int("iterations", iterations),
+            optimizer=optimizer,
+            alpha0=check_positive("alpha0", alpha0),
+            decay=decay,
+            armijo=check_nonnegative("armijo", armijo),
+            min_alpha=check_positive("min_alpha", min_alpha),
+            noise_std=check_nonnegative("noise_std", noise_std),
+            n_steps=check_positive_int("n_steps", n_steps),
+        )
+        check_score(score)
+        generator = _check_generator(generator, images)
+        internal_batch_size = check_optional_positive_int(
+            "internal_batch_size", internal_batch_size
+        )
+        additional_forward_args = _format_additional_forward_args(additional_forward_args)
+        _check_additional_args(additional_forward_args, n)
+        baseline = _baseline_tensor(baselines, images)
+        target = _check_target(target, n, images)
+
+        target = resolve_target(self.forward_func, (images,), target, additional_forward_args)
+        scorer = PathScorer(
+            score_func=scored_forward(self.forward_func, score),
+            images=images,
+            baselines=baseline,
+            target=target,
+            additional_forward_args=additional_forward_args,
+            n_steps=settings.n_steps,
+            internal_batch_size=internal_batch_size,
+        )
+        objective = self._objective(scorer, size, l1_coeff, tv_coeff)
+        bar: Callable | Any = None
+        if show_progress:
+            bar = progress(desc=f"{type(self).__name__} attribution", total=settings.iterations)
+        try:
+            return optimize_masks(objective, images, settings, generator, bar)
+        finally:
+            if bar is not None:
+                bar.close()

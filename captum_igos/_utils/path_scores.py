@@ -1,0 +1,192 @@
+r"""Batched path-averaged scores of masks and their gradients with respect to the masks only.
+
+I-GOS replaces the gradient of the score at the mask by an integrated gradient along the
+path that scales the mask from 0 to M (Qi, Khorram, Li, AAAI 2020, arXiv:1905.00954):
+
+.. math:: S(M) = \frac1S \sum_{s=1}^{S} f_c\big(\tilde x + \tfrac sS\, up(M)\,(x - \tilde x)
+                 + \epsilon_s\big),
+
+the deletion path, i.e. :math:`f_c(\Phi(x, \tilde x, \tfrac sS M) + \epsilon_s)`. iGOS++'s
+insertion path swaps image and baseline, :math:`f_c(\Phi(\tilde x, x, \tfrac sS M) +
+\epsilon_s) = f_c(x + \tfrac sS\, up(M)\,(\tilde x - x) + \epsilon_s)`.
+
+:class:`PathScorer` evaluates any number of such paths (a path = one image, one upsampled
+mask, one direction) with all their :math:`S` points in one batch, split only into chunks
+of at most ``internal_batch_size`` examples. Gradients are taken with
+:func:`torch.autograd.grad` with respect to the upsampled masks alone, so the model's
+parameters and their ``.grad`` are never touched and no parameter gradient is computed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+from captum._utils.common import _run_forward
+from captum._utils.typing import TargetType
+from torch import Tensor
+
+from captum_igos._utils.masks import blend
+
+
+def draw_noise(
+    n_steps: int,
+    like: Tensor,
+    std: float,
+    generator: torch.Generator | None = None,
+) -> Tensor | None:
+    r"""Gaussian noise :math:`\epsilon_s`, one image-sized draw per integration step.
+
+    Args:
+        n_steps: :math:`S`.
+        like: images of shape (N, C, H, W); the noise takes their (C, H, W), device, dtype.
+        std: standard deviation in model-input units; 0 gives ``None`` (no noise, no draw).
+        generator: random source on ``like``'s device; ``None`` uses torch's global one.
+
+    Returns:
+        Tensor of shape (S, C, H, W), or ``None`` when ``std == 0``.
+
+    The same draw is shared by every image in the batch: each image still sees
+    independent noise from one iteration to the next, and an image's noise does not
+    depend on which other images are explained with it.
+    """
+    if std == 0:
+        return None
+    shape = (n_steps, *like.shape[1:])
+    noise = torch.randn(shape, generator=generator, device=like.device, dtype=like.dtype)
+    return noise.mul_(std)
+
+
+def rows_target(target: TargetType, image_index: Tensor) -> TargetType:
+    """The target for examples built from the images ``image_index`` (Captum's target types).
+
+    An int, a tuple or a one-element tensor applies to every example; a tensor or list with
+    one entry per image is indexed.
+    """
+    if isinstance(target, Tensor) and target.numel() > 1:
+        return target[image_index.to(target.device)]
+    if isinstance(target, list):
+        return [target[i] for i in image_index.tolist()]
+    return target
+
+
+def rows_additional_args(
+    additional_forward_args: tuple[Any, ...] | None, image_index: Tensor
+) -> tuple[Any, ...] | None:
+    """Tensor arguments (first dimension = images) indexed by ``image_index``; others as given."""
+    if additional_forward_args is None:
+        return None
+    return tuple(
+        arg[image_index.to(arg.device)] if isinstance(arg, Tensor) and arg.dim() > 0 else arg
+        for arg in additional_forward_args
+    )
+
+
+def row_chunks(n_rows: int, internal_batch_size: int | None) -> Iterator[tuple[int, int]]:
+    """``(start, stop)`` of consecutive chunks of at most ``internal_batch_size`` rows."""
+    size = n_rows if internal_batch_size is None else internal_batch_size
+    for start in range(0, n_rows, size):
+        yield start, min(start + size, n_rows)
+
+
+@dataclass(frozen=True)
+class PathScorer:
+    r"""Path-averaged scores :math:`\frac1S \sum_s f_c(\cdot)` of many masks, batched.
+
+    Attributes:
+        score_func: maps a batch of model inputs to outputs (e.g. softmax probabilities).
+        images: :math:`x`, shape (N, C, H, W), without gradient.
+        baselines: :math:`\tilde x`, shape (N, C, H, W), without gradient.
+        target: the explained output per image (any Captum ``TargetType`` for N images).
+        additional_forward_args: formatted tuple or ``None``; tensors have N rows.
+        n_steps: :math:`S`, points per path at :math:`s/S`, :math:`s = 1..S`.
+        internal_batch_size: most examples per forward pass; ``None`` = all at once.
+    """
+
+    score_func: Callable[..., Tensor]
+    images: Tensor
+    baselines: Tensor
+    target: TargetType
+    additional_forward_args: tuple[Any, ...] | None
+    n_steps: int
+    internal_batch_size: int | None
+
+    def path_scores(
+        self,
+        up_masks: Tensor,
+        image_index: Tensor,
+        insertion: Tensor,
+        noise: Tensor | None,
+        with_grad: bool,
+    ) -> tuple[Tensor, Tensor | None]:
+        r"""Mean score along each path, and its gradient with respect to the path's mask.
+
+        Args:
+            up_masks: upsampled masks :math:`up(M_p)`, shape (P, 1, H, W).
+            image_index: image of each path, long tensor of shape (P,).
+            insertion: bool tensor of shape (P,): ``False`` for the deletion path
+                :math:`\Phi(x, \tilde x, \tfrac sS M)`, ``True`` for the insertion path
+                :math:`\Phi(\tilde x, x, \tfrac sS M)`.
+            noise: :math:`\epsilon_s` of shape (S, C, H, W) (see :func:`draw_noise`) or
+                ``None``; the same draw must be passed to compare scores of two masks.
+            with_grad: also return the gradient.
+
+        Returns:
+            ``(scores, grads)``: scores of shape (P,) and, when ``with_grad``,
+            :math:`\partial\, \mathrm{score}_p / \partial\, up(M_p)` of shape (P, 1, H, W)
+            (else ``None``). Both are detached.
+
+        All :math:`P \cdot S` examples go through the model in chunks of at most
+        ``internal_batch_size``; rows are path-major (the steps of one path are adjacent).
+        """
+        n_paths, n_steps = up_masks.shape[0], self.n_steps
+        leaf = up_masks.detach().requires_grad_(with_grad)
+        scores = up_masks.new_zeros(n_paths)
+        grads = torch.zeros_like(up_masks) if with_grad else None
+        with torch.set_grad_enabled(with_grad):
+            for start, stop in row_chunks(n_paths * n_steps, self.internal_batch_size):
+                rows = torch.arange(start, stop, device=up_masks.device)
+                path, step = rows // n_steps, rows % n_steps
+                outputs = self._forward_rows(
+                    leaf, path, step, image_index[path], insertion[path], noise
+                )
+                scores.index_add_(0, path, outputs.detach())
+                if with_grad:
+                    grads += torch.autograd.grad(outputs.sum(), leaf)[0]
+        if with_grad:
+            grads /= n_steps
+        return scores / n_steps, grads
+
+    def _forward_rows(
+        self,
+        leaf: Tensor,
+        path: Tensor,
+        step: Tensor,
+        image: Tensor,
+        insertion: Tensor,
+        noise: Tensor | None,
+    ) -> Tensor:
+        """Scores of the path points ``(path, step)``, one per row, shape (R,)."""
+        images, baselines = self.images[image], self.baselines[image]
+        flip = insertion.view(-1, 1, 1, 1)
+        start = torch.where(flip, images, baselines)
+        end = torch.where(flip, baselines, images)
+        fraction = ((step + 1).to(leaf.dtype) / self.n_steps).view(-1, 1, 1, 1)
+        points = blend(end, start, fraction * leaf[path])
+        if noise is not None:
+            points = points + noise[step]
+        outputs = _run_forward(
+            self.score_func,
+            (points,),
+            rows_target(self.target, image),
+            rows_additional_args(self.additional_forward_args, image),
+        )
+        if outputs.numel() != path.shape[0]:
+            raise ValueError(
+                "expected one score per example after selecting the target, i.e. outputs of "
+                f"{path.shape[0]} elements, got shape {tuple(outputs.shape)}; pass a target "
+                "that selects a single output per example"
+            )
+        return outputs.reshape(-1)

@@ -1,0 +1,338 @@
+"""I-GOS: descent direction, line search, batching, planted evidence, errors, side effects."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from captum.attr import GradientAttribution
+
+from captum_igos import IGOS, MaskOptimizationResult
+from captum_igos._core import mask_optimization
+from captum_igos._core.igos import IGOSObjective
+from captum_igos._utils.path_scores import PathScorer, draw_noise
+from captum_igos._utils.scores import scored_forward
+from captum_igos.baselines import blur_baseline
+from tests._core.igos_helpers import (
+    SIZE,
+    PlantedEvidence,
+    TinyNet,
+    in_region,
+    no_hooks,
+    plain_igos_direction,
+    plain_igos_objective,
+    plain_upsample,
+    same_state,
+    state_copy,
+)
+
+D64 = torch.float64
+FAST = {"iterations": 3, "n_steps": 3}
+
+
+TINY = {"mask_size": 4, **FAST}
+
+
+def tiny_setup(n=3, size=8, seed=0):
+    torch.manual_seed(seed)
+    model = TinyNet().double().eval()
+    images = torch.rand(n, 3, size, size, dtype=D64)
+    return model, images
+
+
+def planted_images(n=2, seed=0):
+    torch.manual_seed(seed)
+    return torch.rand(n, 3, SIZE, SIZE)
+
+
+@pytest.mark.parametrize("mask_size", [(3, 4), (8, 8)])
+@pytest.mark.parametrize("score", ["probability", "raw"])
+@pytest.mark.parametrize("with_noise", [False, True])
+def test_direction_equals_a_per_step_loop(mask_size, score, with_noise):
+    model, images = tiny_setup()
+    baselines = blur_baseline(images)
+    target = torch.tensor([0, 2, 1])
+    scorer = PathScorer(scored_forward(model, score), images, baselines, target, None, 5, 4)
+    objective = IGOSObjective(scorer, mask_size, l1_coeff=1.5, tv_coeff=3.0)
+    masks = torch.rand(3, 1, *mask_size, dtype=D64)
+    masks[0, 0, 0, 0] = 1.0  # the L1 term's derivative at 1 is the one of mean(1 - M)
+    noise = draw_noise(5, images, 0.2, torch.Generator().manual_seed(2)) if with_noise else None
+    loss, (direction,) = objective.evaluate((masks,), torch.arange(3), noise, True)
+    for i in range(3):
+        expected_loss, expected = plain_igos_direction(
+            model, images[i : i + 1], baselines[i : i + 1], masks[i : i + 1], int(target[i]),
+            5, noise, 1.5, 3.0, score,
+        )
+        assert (direction[i] - expected[0]).abs().max() <= 1e-6
+        assert abs(float(loss[i] - expected_loss)) <= 1e-9
+    no_grad_loss, none = objective.evaluate((masks,), torch.arange(3), noise, False)
+    assert none is None
+    torch.testing.assert_close(no_grad_loss, loss, rtol=0, atol=1e-12)
+
+
+def spy_line_search(monkeypatch):
+    calls = []
+    original = mask_optimization.backtracking_line_search
+
+    def spy(loss_fn, masks, directions, base_loss, **kwargs):
+        result = original(loss_fn, masks, directions, base_loss, **kwargs)
+        calls.append((masks, directions, base_loss, result, kwargs))
+        return result
+
+    monkeypatch.setattr(mask_optimization, "backtracking_line_search", spy)
+    return calls
+
+
+def test_accepted_steps_satisfy_armijo_and_objective_never_increases(monkeypatch):
+    """Noise 0: every accepted step, recomputed with a plain loop, satisfies Armijo."""
+    model = PlantedEvidence().double().eval()
+    images = planted_images(n=2, seed=1).double()
+    calls = spy_line_search(monkeypatch)
+    result = IGOS(model).optimize(images, 1, mask_size=7, iterations=5, n_steps=4, noise_std=0.0,
+                                  armijo=0.3)
+    baselines = blur_baseline(images)
+    accepted_steps = 0
+    for masks, directions, base_loss, search, kwargs in calls:
+        (mask,), (direction,) = masks, directions
+        assert mask.shape[0] == 2  # both images run every iteration: row i is image i
+        for i in range(2):
+            expected_base = plain_igos_objective(model, images[i : i + 1], baselines[i : i + 1],
+                                                 mask[i : i + 1], 1, 4, None, 1.0, 20.0,
+                                                 "probability")
+            assert abs(float(base_loss[i] - expected_base.detach())) <= 1e-9
+            if not bool(search.accepted[i]):
+                continue
+            new = search.masks[0][i : i + 1]
+            new_loss = plain_igos_objective(model, images[i : i + 1], baselines[i : i + 1], new,
+                                            1, 4, None, 1.0, 20.0, "probability")
+            decrease = (direction[i] * (mask[i] - new[0])).sum()
+            assert float(decrease) > 0
+            bound = base_loss[i] - kwargs["armijo"] * decrease
+            assert float(new_loss.detach()) <= float(bound) + 1e-12
+            accepted_steps += 1
+    assert accepted_steps >= 8
+    losses = result.losses
+    assert result.iterations_run.tolist() == [5, 5]
+    assert bool((losses[:, 1:] <= losses[:, :-1] + 1e-12).all())
+    assert bool((losses[:, -1] < losses[:, 0]).all())
+
+
+@pytest.mark.parametrize("optimizer", ["line_search", "nag"])
+@pytest.mark.parametrize("noise_std", [0.0, 0.2])
+def test_batch_equals_one_image_at_a_time(optimizer, noise_std):
+    model = PlantedEvidence().double().eval()
+    images = planted_images(n=3, seed=2).double() * torch.tensor([1.0, 0.8, 1.2]).view(3, 1, 1, 1)
+    target = torch.tensor([1, 1, 0])
+    settings = {"mask_size": 7, "iterations": 4, "n_steps": 3, "noise_std": noise_std,
+                "optimizer": optimizer}
+    together = IGOS(model).optimize(images, target, generator=torch.Generator().manual_seed(4),
+                                    internal_batch_size=5, **settings)
+    for i in range(3):
+        alone = IGOS(model).optimize(images[i : i + 1], target[i : i + 1],
+                                     generator=torch.Generator().manual_seed(4), **settings)
+        torch.testing.assert_close(together.mask[i], alone.mask[0], rtol=0, atol=1e-10)
+        torch.testing.assert_close(together.step_sizes[i], alone.step_sizes[0])
+        torch.testing.assert_close(together.losses[i], alone.losses[0], equal_nan=True)
+    assert bool((together.mask[:2] < 0.999).flatten(1).any(dim=1).all())
+
+
+@pytest.mark.parametrize("optimizer", ["line_search", "nag"])
+@pytest.mark.parametrize("mask_size", [7, 28, SIZE])
+def test_planted_evidence_is_found(optimizer, mask_size):
+    images = planted_images()
+    model = PlantedEvidence().eval()
+    heatmaps = IGOS(model).attribute(
+        images, target=1, mask_size=mask_size, optimizer=optimizer,
+        generator=torch.Generator().manual_seed(0),
+    )
+    assert in_region(heatmaps) == [True, True]
+    assert float(heatmaps.amax()) > 0
+
+
+def test_target_none_explains_the_top1_class():
+    model, images = tiny_setup(n=2, seed=3)
+    top1 = model(images).argmax(dim=1)
+    implicit = IGOS(model).attribute(images, generator=torch.Generator().manual_seed(1), **TINY)
+    explicit = IGOS(model).attribute(images, target=top1,
+                                     generator=torch.Generator().manual_seed(1), **TINY)
+    torch.testing.assert_close(implicit, explicit, rtol=0, atol=0)
+    as_list = IGOS(model).attribute(images, target=top1.tolist(),
+                                    generator=torch.Generator().manual_seed(1), **TINY)
+    torch.testing.assert_close(as_list, explicit, rtol=0, atol=0)
+
+
+def test_attribute_is_heatmap_of_optimize_and_formats_like_captum():
+    model = PlantedEvidence().eval()
+    images = planted_images(n=1)
+    igos = IGOS(model)
+    assert isinstance(igos, GradientAttribution)
+    kwargs = {"target": 1, "mask_size": 7, "iterations": 3, "n_steps": 4}
+    result = igos.optimize(images, generator=torch.Generator().manual_seed(5), **kwargs)
+    assert isinstance(result, MaskOptimizationResult)
+    assert result.mask.shape == (1, 1, 7, 7) and result.deletion_mask is None
+    assert result.losses.shape == (1, 3) and result.step_sizes.shape == (1, 3)
+    heatmaps = igos.attribute(images, generator=torch.Generator().manual_seed(5), **kwargs)
+    expected = 1 - plain_upsample(result.mask, (SIZE, SIZE))
+    expected = expected.clamp(0, 1).expand(1, 3, SIZE, SIZE)
+    torch.testing.assert_close(heatmaps, expected, rtol=0, atol=0)
+    torch.testing.assert_close(result.heatmap(), 1 - result.mask)
+    assert heatmaps.min() >= 0 and heatmaps.max() <= 1 and heatmaps.max() > 0
+    as_tuple = igos.attribute((images,), generator=torch.Generator().manual_seed(5), **kwargs)
+    assert isinstance(as_tuple, tuple) and len(as_tuple) == 1
+    torch.testing.assert_close(as_tuple[0], heatmaps, rtol=0, atol=0)
+    assert not igos.has_convergence_delta()
+
+
+def test_baselines_as_number_or_tensor():
+    model, images = tiny_setup(n=2, seed=4)
+    gen = torch.Generator
+    by_number = IGOS(model).optimize(images, 1, 0.25, generator=gen().manual_seed(0), **TINY)
+    by_tensor = IGOS(model).optimize(images, 1, torch.full((1, 3, 1, 1), 0.25, dtype=D64),
+                                     generator=gen().manual_seed(0), **TINY)
+    torch.testing.assert_close(by_number.mask, by_tensor.mask, rtol=0, atol=0)
+    blurred = IGOS(model).optimize(images, 1, None, generator=gen().manual_seed(0), **TINY)
+    explicit = IGOS(model).optimize(images, 1, blur_baseline(images),
+                                    generator=gen().manual_seed(0), **TINY)
+    torch.testing.assert_close(blurred.mask, explicit.mask, rtol=0, atol=0)
+    assert not torch.equal(by_number.losses, blurred.losses)
+
+
+def test_reproducible_with_a_generator_or_the_global_seed():
+    model = PlantedEvidence().eval()
+    images = planted_images(n=2)
+    kwargs = {"target": 1, "mask_size": 7, "iterations": 3, "n_steps": 4}
+    first = IGOS(model).attribute(images, generator=torch.Generator().manual_seed(11), **kwargs)
+    second = IGOS(model).attribute(images, generator=torch.Generator().manual_seed(11), **kwargs)
+    other = IGOS(model).attribute(images, generator=torch.Generator().manual_seed(12), **kwargs)
+    torch.testing.assert_close(first, second, rtol=0, atol=0)
+    assert not torch.equal(first, other)
+    torch.manual_seed(3)
+    global_first = IGOS(model).attribute(images, **kwargs)
+    torch.manual_seed(3)
+    again = IGOS(model).attribute(images, **kwargs)
+    torch.testing.assert_close(again, global_first, rtol=0, atol=0)
+
+
+class CountingModel(torch.nn.Module):
+    """Wraps a model and records the batch size of every forward call."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+        self.batches: list[int] = []
+
+    def forward(self, x):
+        self.batches.append(x.shape[0])
+        return self.model(x)
+
+
+def test_converged_images_stop_costing_passes_and_chunks_respect_internal_batch_size():
+    images = planted_images(n=2, seed=5)
+    flat = torch.full((1, 3, SIZE, SIZE), 0.5)  # no texture: nothing to delete, M stays 1
+    kwargs = {"target": 1, "mask_size": 7, "iterations": 4, "n_steps": 5, "noise_std": 0.0}
+    counting = CountingModel(PlantedEvidence().eval())
+    alone = IGOS(counting).optimize(images[:1], **kwargs)
+    rows_alone = sum(counting.batches)
+    counting.batches.clear()
+    both = IGOS(counting).optimize(torch.cat([images[:1], flat]), internal_batch_size=4, **kwargs)
+    assert max(counting.batches) <= 4
+    assert both.converged.tolist()[1] and int(both.iterations_run[1]) == 1
+    # the flat image costs one evaluation of its 5 path points, nothing else
+    assert sum(counting.batches) == rows_alone + 5
+    torch.testing.assert_close(both.mask[:1], alone.mask, rtol=0, atol=1e-6)
+    assert bool((both.mask[1] == 1).all()) and bool((both.step_sizes[1] == 0).all())
+
+
+BAD_ARGUMENTS = [
+    ({"mask_size": 33}, ValueError,
+     r"mask_size between \(1, 1\) and the input size \(32, 32\), got \(33, 33\)"),
+    ({"mask_size": (4, 0)}, ValueError, r"mask_size >= 1, got 0"),
+    ({"mask_size": "big"}, TypeError, r"mask_size to be an int or a pair"),
+    ({"l1_coeff": -1.0}, ValueError, r"l1_coeff >= 0, got -1.0"),
+    ({"tv_coeff": -0.5}, ValueError, r"tv_coeff >= 0, got -0.5"),
+    ({"noise_std": -0.1}, ValueError, r"noise_std >= 0, got -0.1"),
+    ({"optimizer": "adam"}, ValueError, r"optimizer to be one of 'line_search', 'nag', got 'adam'"),
+    ({"score": "logit"}, ValueError, r"score to be one of"),
+    ({"iterations": 0}, ValueError, r"iterations >= 1, got 0"),
+    ({"n_steps": 2.5}, TypeError, r"n_steps to be an int"),
+    ({"decay": 1.5}, ValueError, r"decay in \(0, 1\), got 1.5"),
+    ({"alpha0": 0.0}, ValueError, r"alpha0 > 0, got 0.0"),
+    ({"internal_batch_size": 0}, ValueError, r"internal_batch_size >= 1, got 0"),
+    ({"baselines": torch.zeros(2, 3, 16, 16)}, ValueError,
+     r"baselines\[0\] broadcastable to the input's shape \(2, 3, 32, 32\), got \(2, 3, 16, 16\)"),
+    ({"target": [1, 0, 1]}, ValueError, r"target list with 2 entries .* got 3"),
+    ({"target": torch.tensor([1, 0, 1])}, ValueError, r"target tensor with 1 or 2 elements"),
+    ({"generator": 3}, TypeError, r"generator to be a torch.Generator or None, got int 3"),
+    ({"additional_forward_args": (torch.zeros(3),)}, ValueError,
+     r"additional_forward_args\[0\] with 2 rows .* got shape \(3,\)"),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "error", "message"), BAD_ARGUMENTS)
+def test_bad_arguments_raise_before_touching_the_model(kwargs, error, message):
+    counting = CountingModel(PlantedEvidence().train())
+    state = state_copy(counting)
+    with pytest.raises(error, match=message):
+        IGOS(counting).attribute(planted_images(n=2), **kwargs)
+    assert counting.batches == [] and no_hooks(counting) and same_state(counting, state)
+    assert counting.training
+
+
+@pytest.mark.parametrize(
+    ("inputs", "message"),
+    [
+        (torch.rand(3, 32, 32), r"inputs of shape \(N, C, H, W\) with N >= 1, got \(3, 32, 32\)"),
+        (torch.rand(0, 3, 32, 32), r"got \(0, 3, 32, 32\)"),
+        ((torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)),
+         r"a single input tensor .* 2 elements"),
+    ],
+)
+def test_inputs_must_be_one_4d_batch(inputs, message):
+    model = PlantedEvidence()
+    with pytest.raises(ValueError, match=message):
+        IGOS(model).attribute(inputs, target=1)
+    assert no_hooks(model)
+
+
+def test_no_side_effects_and_output_on_inputs_device_and_dtype(device, dtype):
+    model = PlantedEvidence().to(device=device, dtype=dtype).train()
+    model.conv.weight.requires_grad_(False)
+    hook_calls = []
+    handle = model.conv.register_forward_hook(lambda *args: hook_calls.append(1))
+    state = state_copy(model)
+    images = planted_images(n=2).to(device=device, dtype=dtype).requires_grad_(True)
+    before = images.detach().clone()
+    generator = torch.Generator(device=device).manual_seed(0)
+    heatmaps = IGOS(model).attribute(images, target=1, mask_size=7, generator=generator, **FAST)
+    assert heatmaps.device == images.device and heatmaps.dtype == dtype
+    assert heatmaps.shape == images.shape and not heatmaps.requires_grad
+    assert torch.equal(images.detach(), before) and images.grad is None
+    assert model.training and not model.conv.weight.requires_grad
+    assert all(p.grad is None for p in model.parameters())
+    assert same_state(model, state) and hook_calls
+    assert list(model.conv._forward_hooks) == [handle.id]
+    handle.remove()
+    assert no_hooks(model)
+
+
+def test_model_errors_propagate_and_leave_nothing_behind():
+    class Failing(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.calls = 0
+
+        def forward(self, x):
+            self.calls += 1
+            if self.calls > 1:
+                raise RuntimeError("boom")
+            return torch.zeros(x.shape[0], 2)
+
+    model = Failing()
+    with pytest.raises(RuntimeError, match="boom"):
+        IGOS(model).attribute(planted_images(n=1), mask_size=4, **FAST)
+    assert no_hooks(model)
+
+
+def test_show_progress_draws_a_bar(capsys):
+    IGOS(PlantedEvidence()).attribute(planted_images(n=1), target=1, mask_size=4,
+                                      show_progress=True, **FAST)
+    assert "IGOS attribution" in capsys.readouterr().err
