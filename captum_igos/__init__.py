@@ -5,9 +5,17 @@ Public names only; the implementations live in the private ``_core`` and ``_util
 
 from captum_igos import metrics
 from captum_igos._core.igos import IGOS
+from captum_igos._core.igos_plus_plus import IGOSPlusPlus
 from captum_igos._core.mask_optimization import MaskOptimizationResult
 from captum_igos._core.rsi_grad_cam import LayerRSIGradCam
 
 __version__ = "0.1.0"
 
-__all__ = ["IGOS", "LayerRSIGradCam", "MaskOptimizationResult", "__version__", "metrics"]
+__all__ = [
+    "IGOS",
+    "IGOSPlusPlus",
+    "LayerRSIGradCam",
+    "MaskOptimizationResult",
+    "__version__",
+    "metrics",
+]
