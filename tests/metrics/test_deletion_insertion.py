@@ -344,3 +344,29 @@ def test_result_is_frozen():
     assert isinstance(result, DeletionInsertionResult)
     with pytest.raises(AttributeError):
         result.deletion_auc = None
+
+
+# ---------------------------------------------------------------- the offline default model
+
+
+@pytest.mark.slow
+def test_offline_model_grad_cam_beats_random_on_insertion():
+    from captum.attr import LayerGradCam
+
+    from captum_igos.models import load_model, sample_image
+
+    loaded = load_model("efficientnet_lite0")
+    inputs = loaded.batch(sample_image())
+    with torch.no_grad():
+        probabilities = torch.softmax(loaded.model(inputs), dim=1)
+        blurred = torch.softmax(loaded.model(blur_baseline(inputs)), dim=1)
+    target = probabilities.argmax(dim=1)
+    cam = LayerGradCam(loaded.model, loaded.default_layer).attribute(inputs, target=target)
+    result = deletion_insertion(loaded.model, inputs, cam, n_steps=8, internal_batch_size=8)
+    random = deletion_insertion(
+        loaded.model, inputs, torch.rand(1, 1, 224, 224), target=target, n_steps=8
+    )
+    # the curves start / end on the clean and the blurred image's probability
+    torch.testing.assert_close(result.deletion[0, 0], probabilities[0, target[0]])
+    torch.testing.assert_close(result.insertion[0, 0], blurred[0, target[0]])
+    assert float(result.insertion_auc[0]) > float(random.insertion_auc[0]) + 0.1
