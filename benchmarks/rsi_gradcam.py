@@ -125,7 +125,9 @@ def compare(args, batch: int) -> dict[str, float]:
                 model, inputs, target, n_steps=args.n_steps, internal_batch_size=ibs
             )
 
-        timing = time_call(run, warmup=args.warmup, repeats=args.repeats, device=args.device)
+        timing = time_call(
+            run, warmup=args.warmup, repeats=args.repeats, device=args.device, clock=args.clock
+        )
         per_image[name] = timing.median / batch
         print(f"  {name:<17} {per_image[name]:8.3f} s/image  (repeats {_fmt(timing.seconds)})")
     scale = outputs["authors_loop"].abs().max().item()
@@ -147,7 +149,9 @@ def sweep(args, batch: int) -> dict[int, float]:
         run = functools.partial(
             ours, model, inputs, target, args.n_steps, internal_batch_size=batch * points
         )
-        timing = time_call(run, warmup=args.warmup, repeats=args.repeats, device=args.device)
+        timing = time_call(
+            run, warmup=args.warmup, repeats=args.repeats, device=args.device, clock=args.clock
+        )
         per_image[points] = timing.median / batch
         print(f"  {points:>3} points/chunk ({batch * points:>4} rows) "
               f"{per_image[points]:8.3f} s/image")
@@ -216,8 +220,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="untimed runs per measurement (one model warm-up always runs)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="cpu: process CPU seconds (steadier when the machine is shared)")
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
     args = parser.parse_args(argv)
+    args.clock = time.process_time if args.clock == "cpu" else time.perf_counter
     if args.quick:
         args.image_size, args.n_steps, args.repeats, args.warmup = 64, 4, 1, 0
         args.batch_sizes = [1]
@@ -230,8 +237,9 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    clock = "CPU" if args.clock is time.process_time else "wall"
     print(f"torch {torch.__version__}, device {args.device}, {torch.get_num_threads()} threads, "
-          f"{args.image_size}px, n_steps={args.n_steps}, repeats={args.repeats}")
+          f"{args.image_size}px, n_steps={args.n_steps}, repeats={args.repeats}, {clock} seconds")
     model, inputs, _ = build(args.image_size, 1, args.device)
     with torch.no_grad():  # warm up the allocator and kernels once
         model(inputs)

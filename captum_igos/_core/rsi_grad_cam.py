@@ -71,8 +71,12 @@ class LayerRSIGradCam(LayerAttribution, GradientAttribution):
 
     All ``n + 1`` path points of all examples go through the network in a few batches
     (chunks sharing one point, as Captum's ``LayerConductance`` does); gradients flow only
-    from the output back to the layer (``torch.autograd.grad`` on the layer activations),
-    so parameters' ``.grad`` stay untouched.
+    from the output back to the layer (``torch.autograd.grad`` on the layer activations,
+    through Captum's ``compute_layer_gradients_and_eval``), so parameters' ``.grad`` stay
+    untouched. On a single device the forward pass records no autograd graph before the
+    layer (a layer hook switches recording on), which saves the memory and time that
+    parameters requiring grad would otherwise cost; with ``device_ids`` or a
+    ``DataParallel`` model Captum's usual full recording is used.
 
     Example:
         >>> import torch

@@ -132,7 +132,7 @@ def points_per_chunk(
                 f"internal_batch_size={internal_batch_size} holds fewer than {minimum} path "
                 f"points for each of the {num_examples} example(s); using "
                 f"{minimum * num_examples} (consecutive chunks share a point)",
-                stacklevel=3,
+                stacklevel=4,  # user -> attribute -> its helper -> here
             )
     return min(max(points, minimum), num_points)
 

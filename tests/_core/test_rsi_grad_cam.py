@@ -358,10 +358,20 @@ def test_relu_attributions_and_graph_recorded_only_from_the_layer(data):
     x, base, target = data
     net = make_net()
     kwargs = dict(target=target, baselines=base, n_steps=5)
+    recorded = {}
+    for name in ("conv1", "conv2"):  # before and after the layer act1
+        getattr(net, name).register_forward_hook(
+            lambda m, i, out, name=name: recorded.setdefault(name, set()).add(out.requires_grad)
+        )
     plain = LayerRSIGradCam(net, net.act1).attribute(x, **kwargs)
+    assert recorded == {"conv1": {False}, "conv2": {True}}  # top-1 forward not run: target given
+    recorded.clear()
     # device_ids switches to Captum's path, which records the whole graph: same numbers
     captum_path = LayerRSIGradCam(net, net.act1, device_ids=[0]).attribute(x, **kwargs)
+    assert recorded == {"conv1": {True}, "conv2": {True}}
     assert (plain - captum_path).abs().max() <= 1e-12
+    for name in ("conv1", "conv2"):
+        getattr(net, name)._forward_hooks.clear()
     relu = LayerRSIGradCam(net, net.act1).attribute(x, relu_attributions=True, **kwargs)
     assert torch.equal(relu, plain.clamp(min=0)) and (plain < 0).any()
 
