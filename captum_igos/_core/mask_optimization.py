@@ -114,6 +114,7 @@ class OptimizerSettings:
     iterations: int
     optimizer: str
     alpha0: float
+    warm_start: bool
     decay: float
     armijo: float
     min_alpha: float
@@ -153,6 +154,7 @@ def optimize_masks(
     iterations_run = torch.zeros(n, dtype=torch.long, device=like.device)
     converged = torch.zeros(n, dtype=torch.bool, device=like.device)
     active = torch.arange(n, device=like.device)
+    first_steps = like.new_full((n,), settings.alpha0)
     for iteration in range(settings.iterations):
         if active.numel() == 0:
             break
@@ -169,12 +171,15 @@ def optimize_masks(
                 current,
                 directions,
                 loss,
-                alpha0=settings.alpha0,
+                alpha0=first_steps[active],
                 decay=settings.decay,
                 armijo=settings.armijo,
                 min_alpha=settings.min_alpha,
             )
             updated, steps = search.masks, search.step_sizes
+            if settings.warm_start:
+                accepted = active[search.accepted]
+                first_steps[accepted] = search.step_sizes[search.accepted]
         else:
             previous = tuple(theta[active] for theta in thetas)
             updated, new_thetas = nesterov_step(
@@ -325,6 +330,9 @@ class MaskAttribution(GradientAttribution):
                 by default the largest stable for the TV term
                 (:func:`~captum_igos._utils.optimizers.nag_step_size`: 2.4 for a 28 x 28
                 mask, 0.13 for 7 x 7).
+            warm_start: line search only: start each image's search at its previous
+                accepted step size instead of ``alpha0`` (``alpha0`` in the first iteration),
+                which usually accepts at the first trial (False).
             decay: line-search step-size factor after a rejected trial, in (0, 1) (0.2).
             armijo: Armijo constant :math:`c \\ge 0` (1e-4).
             min_alpha: smallest step size tried (1e-5). An image for which no step size
@@ -366,6 +374,7 @@ class MaskAttribution(GradientAttribution):
         noise_std: float = 0.2,
         optimizer: str = "line_search",
         alpha0: float | None = None,
+        warm_start: bool = False,
         decay: float = 0.2,
         armijo: float = 1e-4,
         min_alpha: float = 1e-5,
@@ -403,6 +412,7 @@ class MaskAttribution(GradientAttribution):
             iterations=check_positive_int("iterations", iterations),
             optimizer=optimizer,
             alpha0=check_positive("alpha0", alpha0),
+            warm_start=bool(warm_start),
             decay=decay,
             armijo=check_nonnegative("armijo", armijo),
             min_alpha=check_positive("min_alpha", min_alpha),

@@ -88,7 +88,7 @@ def backtracking_line_search(
     directions: Masks,
     base_loss: Tensor,
     *,
-    alpha0: float,
+    alpha0: float | Tensor,
     decay: float,
     armijo: float,
     min_alpha: float,
@@ -114,7 +114,7 @@ def backtracking_line_search(
         masks: current masks, each of shape (n, 1, h, w).
         directions: :math:`g` for each mask, same shapes.
         base_loss: :math:`F(M)`, shape (n,).
-        alpha0: first step size, > 0.
+        alpha0: first step size, > 0: a number, or one per image (shape (n,)).
         decay: factor in (0, 1) applied after a rejected trial.
         armijo: :math:`c \ge 0`.
         min_alpha: smallest step size tried.
@@ -123,13 +123,15 @@ def backtracking_line_search(
         :class:`LineSearchResult`.
     """
     n = base_loss.shape[0]
-    alpha = base_loss.new_full((n,), alpha0)
+    alpha = torch.as_tensor(alpha0, dtype=base_loss.dtype, device=base_loss.device)
+    alpha = alpha.expand(n).clone()
     new_masks = tuple(mask.clone() for mask in masks)
     accepted = torch.zeros(n, dtype=torch.bool, device=base_loss.device)
     losses = torch.full_like(base_loss, float("nan"))
-    searching = torch.arange(n, device=base_loss.device)[can_move(masks, directions)]
+    searching = torch.arange(n, device=base_loss.device)
+    searching = searching[can_move(masks, directions) & (alpha >= min_alpha)]
     trials = 0
-    while alpha0 >= min_alpha and searching.numel() > 0:
+    while searching.numel() > 0:
         step = alpha[searching]
         current = tuple(mask[searching] for mask in masks)
         steepest = tuple(direction[searching] for direction in directions)

@@ -336,3 +336,17 @@ def test_show_progress_draws_a_bar(capsys):
     IGOS(PlantedEvidence()).attribute(planted_images(n=1), target=1, mask_size=4,
                                       show_progress=True, **FAST)
     assert "IGOS attribution" in capsys.readouterr().err
+
+
+def test_warm_start_begins_each_search_at_the_previous_accepted_step(monkeypatch):
+    model = PlantedEvidence().double().eval()
+    images = planted_images(n=2, seed=1).double()
+    calls = spy_line_search(monkeypatch)
+    result = IGOS(model).optimize(images, 1, mask_size=7, iterations=4, n_steps=3, noise_std=0.0,
+                                  warm_start=True)
+    assert torch.equal(calls[0][4]["alpha0"], torch.full((2,), 1000.0, dtype=D64))
+    for t in range(1, len(calls)):
+        previous = result.step_sizes[:, t - 1]
+        assert torch.equal(calls[t][4]["alpha0"], previous)
+    cold = IGOS(model).optimize(images, 1, mask_size=7, iterations=4, n_steps=3, noise_std=0.0)
+    assert bool((result.losses[:, -1] <= cold.losses[:, 0]).all())
