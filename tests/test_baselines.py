@@ -42,8 +42,8 @@ def test_blur_removes_detail_and_keeps_the_mean():
 
 
 def test_gradcheck():
-    images = torch.rand(1, 2, 6, 6, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda x: blur_baseline(x, kernel_size=5), (images,))
+    images = torch.rand(1, 1, 4, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x: blur_baseline(x, kernel_size=3), (images,))
 
 
 def test_inputs_not_mutated():
