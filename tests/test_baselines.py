@@ -23,7 +23,7 @@ def test_matches_torchvision_gaussian_blur(device, dtype):
 
 
 def test_default_blur_at_224_equals_kernel_51_sigma_50():
-    images = torch.rand(1, 3, 224, 224, dtype=torch.float64)
+    images = torch.rand(1, 1, 224, 224, dtype=torch.float64)
     reference = gaussian_blur(images, kernel_size=[51, 51], sigma=[50.0, 50.0])
     torch.testing.assert_close(blur_baseline(images), reference, rtol=1e-9, atol=1e-9)
 
