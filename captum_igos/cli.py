@@ -34,6 +34,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from captum_igos._core.mask_optimization import DEFAULT_ITERATIONS, DEFAULT_N_STEPS
+
 PROG = "captum-igos"
 DEFAULT_OUT = "captum-igos-out"
 
@@ -50,6 +52,12 @@ METHOD_HELP = {
     "random": "a random low-resolution map: the reference every method should beat",
 }
 DEMO_METHODS = ("igos", "igos++", "rsi-gradcam", "gradcam", "ig", "occlusion")
+#: The demo's light settings (the papers': --optimizer line_search --iterations 15
+#: --igos-steps 20; Captum-style defaults: --rsi-steps 50 --ig-steps 50 --metric-steps 50).
+DEMO_SETTINGS = {
+    "optimizer": "nag", "iterations": 5, "igos_steps": 5, "rsi_steps": 10, "ig_steps": 10,
+    "occlusion_window": 56, "occlusion_stride": 28, "metric_steps": 16,
+}
 
 
 class CLIError(Exception):
@@ -110,31 +118,33 @@ def _add_common(parser: argparse.ArgumentParser, *, images: bool = True) -> None
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     group = parser.add_argument_group("method options")
     group.add_argument("--mask-size", type=_positive_int, default=28, metavar="N",
-                       help="igos/igos++: mask resolution N x N (default 28)")
-    group.add_argument("--iterations", type=_positive_int, default=None, metavar="N",
-                       help="igos/igos++: optimisation iterations (default: the library's, 10; "
-                       "the papers use 15)")
-    group.add_argument("--igos-steps", type=_positive_int, default=None, metavar="S",
-                       help="igos/igos++: integration steps per iteration (default: the "
-                       "library's, 10; the papers use 20)")
+                       help="igos/igos++: mask resolution N x N (default %(default)s)")
+    group.add_argument("--iterations", type=_positive_int, default=DEFAULT_ITERATIONS,
+                       metavar="N", help="igos/igos++: optimisation iterations (default "
+                       "%(default)s; the papers use 15)")
+    group.add_argument("--igos-steps", type=_positive_int, default=DEFAULT_N_STEPS, metavar="S",
+                       help="igos/igos++: integration steps per iteration (default %(default)s; "
+                       "the papers use 20)")
     group.add_argument("--optimizer", choices=("line_search", "nag"), default="line_search",
-                       help="igos/igos++: backtracking line search (default) or Nesterov steps")
+                       help="igos/igos++: backtracking Armijo line search (the papers') or "
+                       "Nesterov steps with a fixed step size (default %(default)s)")
     group.add_argument("--rsi-steps", type=_positive_int, default=50, metavar="N",
-                       help="rsi-gradcam: path intervals n (default 50)")
+                       help="rsi-gradcam: path intervals n (default %(default)s)")
     group.add_argument("--ig-steps", type=_positive_int, default=50, metavar="N",
-                       help="ig: integration steps (default 50)")
+                       help="ig: integration steps (default %(default)s)")
     group.add_argument("--occlusion-window", type=_positive_int, default=32, metavar="PX",
-                       help="occlusion: square patch side in pixels (default 32)")
+                       help="occlusion: square patch side in pixels (default %(default)s)")
     group.add_argument("--occlusion-stride", type=_positive_int, default=16, metavar="PX",
-                       help="occlusion: patch stride in pixels (default 16)")
+                       help="occlusion: patch stride in pixels (default %(default)s)")
     group.add_argument("--metric-steps", type=_positive_int, default=50, metavar="N",
-                       help="deletion/insertion curve segments (default 50; 2N forward passes "
-                       "per image and method)")
+                       help="deletion/insertion curve segments (default %(default)s; 2N forward "
+                       "passes per image and method)")
     group.add_argument("--batch-size", type=_positive_int, default=None, metavar="N",
                        help="most examples per forward pass (internal_batch_size; default: "
                        "the library's)")
     group.add_argument("--seed", type=int, default=0,
-                       help="seed for the igos/igos++ noise and the random map (default 0)")
+                       help="seed for the igos/igos++ noise and the random map "
+                       "(default %(default)s)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -169,12 +179,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo", help="compare on the bundled photo with the offline model (no arguments)",
         description="compare on matplotlib's grace_hopper.jpg with efficientnet_lite0 and "
-        "moderate settings (iterations 5, igos steps 5, rsi steps 20, ig steps 20, metric "
-        "steps 25): "
-        f"{', '.join(DEMO_METHODS)}.",
+        "light settings that finish in about a minute on 2 CPU cores: "
+        + ", ".join(f"--{key.replace('_', '-')} {value}" for key, value in DEMO_SETTINGS.items())
+        + f"; methods {', '.join(DEMO_METHODS)}. Any option below overrides them.",
     )
     _add_common(demo, images=False)
-    demo.set_defaults(iterations=5, igos_steps=5, rsi_steps=20, ig_steps=20, metric_steps=25)
+    demo.set_defaults(**DEMO_SETTINGS)
     demo.add_argument("--methods", type=_method_list, default=None, metavar="A,B,...",
                       help=f"comma-separated methods (default: {','.join(DEMO_METHODS)})")
     return parser
@@ -252,13 +262,10 @@ class Context:
 
 
 def _method_settings(name: str, options: argparse.Namespace, layer_name: str | None) -> dict:
-    from captum_igos._core.mask_optimization import DEFAULT_ITERATIONS, DEFAULT_N_STEPS
-
     batch = options.batch_size
     if name in ("igos", "igos++"):
-        return {"mask_size": options.mask_size,
-                "iterations": options.iterations or DEFAULT_ITERATIONS,
-                "n_steps": options.igos_steps or DEFAULT_N_STEPS,
+        return {"mask_size": options.mask_size, "iterations": options.iterations,
+                "n_steps": options.igos_steps,
                 "optimizer": options.optimizer, "seed": options.seed,
                 "internal_batch_size": batch}
     if name == "rsi-gradcam":

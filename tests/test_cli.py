@@ -269,3 +269,13 @@ def test_an_all_zero_map_is_drawn_as_the_plain_image(tmp_path, capsys, photo, mo
     assert Image.open(out / "photo" / "random.png").size == (400, 400)
     assert np.load(out / "photo" / "random.npy").max() == 0
     assert Image.open(out / "photo" / "compare.png").size == (2 * 250, 250)  # image + saliency
+
+
+def test_demo_uses_its_light_settings_unless_overridden():
+    parser = cli.build_parser()
+    options = parser.parse_args(["demo"])
+    for key, value in cli.DEMO_SETTINGS.items():
+        assert getattr(options, key) == value
+    assert parser.parse_args(["demo", "--metric-steps", "3"]).metric_steps == 3
+    explain = parser.parse_args(["explain", "x.jpg"])
+    assert (explain.optimizer, explain.metric_steps, explain.rsi_steps) == ("line_search", 50, 50)
