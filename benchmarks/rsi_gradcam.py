@@ -195,6 +195,7 @@ def memory(args, batch: int) -> dict[str, int]:
     measure(f"authors_loop n_steps={args.n_steps}", "authors_loop", args.n_steps, None)
     measure(f"LayerConductance points/chunk={args.points_per_chunk}", "LayerConductance",
             args.n_steps, batch * args.points_per_chunk)
+    measure("LayerGradCam", "LayerGradCam", args.n_steps, None)
     return results
 
 
