@@ -414,6 +414,7 @@ def test_bad_arguments_raise_before_touching_the_model(change, error, message, d
     state = copy.deepcopy(net.state_dict())
     calls = []
     net.register_forward_pre_hook(lambda m, a: calls.append(1))
+    change = dict(change)  # the parameter dict is shared between runs
     layer = nn.Conv2d(3, 3, 1) if change.pop("layer", None) else net.act1
     kwargs = dict(inputs=x, target=target, baselines=base, n_steps=3) | change
     with pytest.raises(error, match=message):
