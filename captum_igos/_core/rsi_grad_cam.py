@@ -73,7 +73,8 @@ class LayerRSIGradCam(LayerAttribution, GradientAttribution):
     ``y(x) - y(x')`` (completeness), returned as the convergence delta on request.
 
     All ``n + 1`` path points of all examples go through the network in a few batches
-    (chunks sharing one point, as Captum's ``LayerConductance`` does); gradients flow only
+    (chunks sharing one point, as Captum's ``LayerConductance`` does, but the shared point
+    is carried over, not run twice, so each point costs one pass); gradients flow only
     from the output back to the layer (``torch.autograd.grad`` on the layer activations,
     through Captum's ``compute_layer_gradients_and_eval``), so parameters' ``.grad`` stay
     untouched. On a single device the forward pass records no autograd graph before the
@@ -268,8 +269,12 @@ class LayerRSIGradCam(LayerAttribution, GradientAttribution):
 
         sums: tuple[Tensor, ...] | None = None
         activations: tuple[Tensor, ...] = ()
+        # Consecutive chunks share a point; its G and A are carried over, not recomputed
+        # (LayerConductance runs it twice), so each path point costs exactly one pass.
+        carried: tuple[tuple[Tensor, ...], tuple[Tensor, ...]] | None = None
         for start, stop in overlapping_chunks(rule.num_intervals, chunk, rule.stride):
-            alphas = rule.alphas[start:stop]
+            first_new = start if carried is None else start + 1
+            alphas = rule.alphas[first_new:stop]
             step_target, step_args = expand_for_steps(len(alphas), target, args)
             with _graph_from(self.layer, attribute_to_layer_input, graph_from_layer):
                 grads, evals = compute_layer_gradients_and_eval(
@@ -283,6 +288,10 @@ class LayerRSIGradCam(LayerAttribution, GradientAttribution):
                 )
             grads = tuple(_by_step(g, num_examples) for g in grads)
             evals = tuple(_by_step(a, num_examples) for a in evals)
+            if carried is not None:
+                grads = tuple(torch.cat((c.unsqueeze(0), g)) for c, g in zip(carried[0], grads))
+                evals = tuple(torch.cat((c.unsqueeze(0), a)) for c, a in zip(carried[1], evals))
+            carried = (tuple(g[-1] for g in grads), tuple(a[-1] for a in evals))
             if gradient_relu:
                 grads = tuple(F.relu(g) for g in grads)
             partial = tuple(rule.partial_sum(g, a) for g, a in zip(grads, evals))

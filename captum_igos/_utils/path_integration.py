@@ -10,7 +10,8 @@ not with the number of steps.
 Sums over the path's intervals ``[alpha_s, alpha_{s+1}]`` (Riemann-Stieltjes sums need
 the integrator at both ends of an interval) use :func:`overlapping_chunks`: consecutive
 chunks share one point, as in Captum's ``LayerConductance`` batching, so every interval
-lies inside exactly one chunk and the chunks' partial sums add up to the full sum.
+lies inside exactly one chunk and the chunks' partial sums add up to the full sum (the
+caller can carry the shared point's values over instead of evaluating it twice).
 """
 
 from __future__ import annotations

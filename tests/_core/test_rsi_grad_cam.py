@@ -231,8 +231,7 @@ def test_internal_batch_size_does_not_change_the_result(method, data):
         assert_matches(ours, expected)
         assert max(rows) <= max(size or 16, minimum), (size, rows)
         assert len(caught) == (size is not None and size < minimum), (size, caught)
-        chunks = len(rows)
-        assert sum(rows) == 2 * (num_points + chunks - 1)  # one shared point per chunk
+        assert sum(rows) == 2 * num_points  # shared points are carried, not recomputed
     net._forward_pre_hooks.clear()
 
 
