@@ -95,18 +95,20 @@ class CountingModel(nn.Module):
         self.forward_only = self.forward_backward = 0
 
 
-def photo_batch(count: int, size: int, preprocess: Callable) -> Tensor:
-    """``count`` (<= 8) views of the sample photo: faithfulness.py's four, mirrors, zooms."""
+def photo_batch(count: int, size: int, preprocess: Callable, skip: int = 0) -> Tensor:
+    """``count`` views of the sample photo after the first ``skip`` (8 in all):
+    faithfulness.py's four (centre, mirrored, top, bottom), mirrored top and bottom, a
+    zoom on the face and its mirror."""
     views = [image for _, image in photo_views(4)]
     photo = sample_image()
     width, height = photo.size
     zoom = photo.crop((width // 6, height // 8, width - width // 6, height - height // 3))
     views += [TF.hflip(views[2]), TF.hflip(views[3]), zoom, TF.hflip(zoom)]
-    batch = torch.stack([preprocess(view) for view in views[:count]])
+    batch = torch.stack([preprocess(view) for view in views[skip : skip + count]])
     return batch if batch.shape[-1] == size else TF.resize(batch, [size, size], antialias=True)
 
 
-def build(name: str, images: int, size: int) -> tuple[nn.Module, Tensor]:
+def build(name: str, images: int, size: int, skip: int = 0) -> tuple[nn.Module, Tensor]:
     """Model in eval mode (parameters still require grad) and a batch of photo views."""
     if name == "resnet50":
         from torchvision.models import resnet50
@@ -119,9 +121,9 @@ def build(name: str, images: int, size: int) -> tuple[nn.Module, Tensor]:
             tensor = TF.to_tensor(TF.center_crop(TF.resize(image, 256), 224))
             return TF.normalize(tensor, mean, std)
 
-        return model, photo_batch(images, size, preprocess)
+        return model, photo_batch(images, size, preprocess, skip)
     loaded = load_model(name)
-    return loaded.model, photo_batch(images, size, loaded.preprocess)
+    return loaded.model, photo_batch(images, size, loaded.preprocess, skip)
 
 
 # ---------------------------------------------------------------------------------------
@@ -250,8 +252,9 @@ def _memory_setup(name: str, images: int, size: int):
 
 def _memory_work(state, kind: str, n_steps: int, batch: int, chunk: int | None) -> None:
     model, images, targets = state
-    if kind == "ours":
-        ours_heatmaps(model, images, targets, 1, n_steps, batch, chunk)
+    if kind in ("ours", "nag"):
+        optimizer = "nag" if kind == "nag" else "line_search"
+        ours_heatmaps(model, images, targets, 1, n_steps, batch, chunk, optimizer=optimizer)
     elif kind == "authors":
         authors_heatmaps(model, images[:1], targets[:1], 1, n_steps)
     else:
@@ -274,13 +277,24 @@ def compare(args, name: str) -> list[Row]:
     rows = []
     heatmaps = {}
     few = slice(0, args.authors_images)
+    warm = " warm" if args.warm_start else ""
     for batch in args.batch_sizes:
         subset = few if batch == 1 else slice(0, args.images)
         row, maps = measure(
-            f"(a) ours, batch {batch}, {its}x{steps}", counting, images[subset],
+            f"(a) ours, batch {batch}, {its}x{steps}{warm}", counting, images[subset],
             lambda b=batch, s=subset: ours_heatmaps(counting, images[s], targets[s], its, steps,
-                                                    b, args.chunk),
+                                                    b, args.chunk, warm_start=args.warm_start),
             "ours", batch,
+        )
+        rows.append(row)
+        heatmaps[row.label] = maps
+    if args.also_nag:
+        batch = max(args.batch_sizes)
+        row, maps = measure(
+            f"(a') ours nag, batch {batch}, {its}x{steps}", counting, images,
+            lambda: ours_heatmaps(counting, images, targets, its, steps, batch, args.chunk,
+                                  optimizer="nag"),
+            "nag", batch,
         )
         rows.append(row)
         heatmaps[row.label] = maps
@@ -332,6 +346,8 @@ def print_rows(name: str, rows: Sequence[Row], args) -> None:
           f"(best (a): {best_a.label}; seconds per image)")
     print(f"a/c = {largest_a.seconds_per_image / c.seconds_per_image:.3f} "
           f"({largest_a.label} vs {c.label})")
+    for nag in (r for r in rows if r.kind == "nag"):
+        print(f"a'/c = {nag.seconds_per_image / c.seconds_per_image:.3f} ({nag.label})")
     cost = lambda r: r.forward_only + 2 * r.forward_backward  # noqa: E731
     print(f"network examples per image, forward+2*backward units: a/b = "
           f"{cost(best_a) / cost(b):.3f}, a/c = {cost(largest_a) / cost(c):.3f}")
@@ -345,22 +361,26 @@ def print_rows(name: str, rows: Sequence[Row], args) -> None:
 SWEEP = (
     ("5x5", {"iterations": 5, "n_steps": 5}),
     ("10x10", {"iterations": 10, "n_steps": 10}),
-    ("15x20 (papers)", {"iterations": PAPER_ITERATIONS, "n_steps": PAPER_N_STEPS}),
-    ("10x10 warm start", {"iterations": 10, "n_steps": 10, "warm_start": True}),
+    ("15x20", {"iterations": PAPER_ITERATIONS, "n_steps": PAPER_N_STEPS}),
+    ("5x5 warm", {"iterations": 5, "n_steps": 5, "warm_start": True}),
+    ("10x10 warm", {"iterations": 10, "n_steps": 10, "warm_start": True}),
     ("10x10 nag", {"iterations": 10, "n_steps": 10, "optimizer": "nag"}),
 )
 
 
 def sweep(args) -> None:
-    model, images = build("efficientnet_lite0", args.images, args.size)
+    model, images = build("efficientnet_lite0", args.images, args.size, args.skip_views)
     counting = CountingModel(model)
     with torch.no_grad():
         targets = model(images).argmax(dim=1)
-    print(f"\n== sweep on efficientnet_lite0: {args.images} view(s), batch {args.batch_sizes[-1]}"
-          f", threads {torch.get_num_threads()} ==")
+    print(f"\n== sweep on efficientnet_lite0: views {args.skip_views} to "
+          f"{args.skip_views + args.images - 1}, batch {args.batch_sizes[-1]}, "
+          f"threads {torch.get_num_threads()} ==")
     print(f"{'setting':18s} {'s/image':>8s} {'fwd/img':>8s} {'f+b/img':>8s} {'deletion':>9s} "
           f"{'insertion':>9s}  per-image deletion / insertion")
     for label, options in SWEEP:
+        if args.settings and label not in args.settings:
+            continue
         if args.quick:
             options = {**options, "iterations": min(options["iterations"], 2)}
         options = dict(options)
@@ -381,6 +401,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: 64 px, 2 images, 2x2")
     parser.add_argument("--sweep", action="store_true", help="settings sweep instead")
+    parser.add_argument("--settings", nargs="+", choices=[label for label, _ in SWEEP],
+                        default=None, help="sweep only these settings")
+    parser.add_argument("--skip-views", type=int, default=0, help="sweep: start at this view")
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
     parser.add_argument("--images", type=int, default=8, help="photo views (<= 8)")
     parser.add_argument("--authors-images", type=int, default=2,
@@ -394,6 +417,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--chunk", type=int, default=40, help="internal_batch_size")
     parser.add_argument("--metric-steps", type=int, default=56,
                         help="deletion/insertion curve steps")
+    parser.add_argument("--warm-start", action="store_true", help="(a) with warm_start=True")
+    parser.add_argument("--also-nag", action="store_true", help="add (a') ours with nag")
     parser.add_argument("--no-memory", action="store_true", help="skip peak-memory runs")
     parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
     args = parser.parse_args(argv)

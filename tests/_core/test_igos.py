@@ -350,3 +350,18 @@ def test_warm_start_begins_each_search_at_the_previous_accepted_step(monkeypatch
         assert torch.equal(calls[t][4]["alpha0"], previous)
     cold = IGOS(model).optimize(images, 1, mask_size=7, iterations=4, n_steps=3, noise_std=0.0)
     assert bool((result.losses[:, -1] <= cold.losses[:, 0]).all())
+
+
+def test_heatmaps_feed_captum_metrics_like_any_attribution():
+    from captum.metrics import infidelity
+
+    model = PlantedEvidence().eval()
+    images = planted_images(n=2)
+    heatmaps = IGOS(model).attribute(images, target=1, mask_size=7, **FAST)
+
+    def perturb(inputs):
+        noise = torch.randn(inputs.shape, generator=torch.Generator().manual_seed(0)) * 0.1
+        return noise, inputs - noise
+
+    values = infidelity(model, perturb, images, heatmaps, target=1, n_perturb_samples=2)
+    assert values.shape == (2,) and bool(torch.isfinite(values).all())
