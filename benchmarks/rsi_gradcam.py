@@ -11,7 +11,7 @@ Torchvision ResNet-50 with random weights (parameters require grad, as users' mo
   ``n_steps`` and ``internal_batch_size`` as ``ours``.
 
 Also a chunk-size sweep (seconds per image against points per chunk; it chose
-``DEFAULT_POINTS_PER_CHUNK``) and peak memory against ``internal_batch_size`` and against
+``DEFAULT_ROWS_PER_PASS``) and peak memory against ``internal_batch_size`` and against
 ``n_steps`` (``benchmarks/_measure.py``: CPU ``ru_maxrss`` in a fresh subprocess, CUDA
 allocator peak). Everything is printed, ratios included.
 
@@ -43,7 +43,7 @@ from captum.attr import LayerConductance, LayerGradCam  # noqa: E402
 
 from benchmarks._measure import format_bytes, peak_memory, time_call  # noqa: E402
 from captum_igos import LayerRSIGradCam  # noqa: E402
-from captum_igos._core.rsi_grad_cam import DEFAULT_POINTS_PER_CHUNK  # noqa: E402
+from captum_igos._core.rsi_grad_cam import default_points_per_chunk  # noqa: E402
 
 PARTS = ("compare", "sweep", "memory")
 
@@ -156,9 +156,10 @@ def sweep(args, batch: int) -> dict[int, float]:
         print(f"  {points:>3} points/chunk ({batch * points:>4} rows) "
               f"{per_image[points]:8.3f} s/image")
     best = min(per_image, key=per_image.get)
-    print(f"  best: {best} points/chunk; default {DEFAULT_POINTS_PER_CHUNK}", end="")
-    if DEFAULT_POINTS_PER_CHUNK in per_image:
-        ratio = per_image[DEFAULT_POINTS_PER_CHUNK] / per_image[best]
+    default = default_points_per_chunk(batch)
+    print(f"  best: {best} points/chunk; default {default}", end="")
+    if default in per_image:
+        ratio = per_image[default] / per_image[best]
         print(f" is {ratio:.2f}x the best (target <= 1.2)")
     else:
         print(" (not in the sweep)")
@@ -213,7 +214,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--points-per-chunk", type=int, default=8,
                         help="P: internal_batch_size = batch * P for ours and LayerConductance")
-    parser.add_argument("--sweep", type=int, nargs="+", default=[2, 3, 4, 6, 8, 12, 17, 26, 51])
+    parser.add_argument("--sweep", type=int, nargs="+", default=[2, 3, 5, 9, 17, 26, 51])
     parser.add_argument("--memory-points", type=int, nargs="+", default=[2, 4, 8, 16])
     parser.add_argument("--memory-steps", type=int, nargs="+", default=[10, 25, 50, 100])
     parser.add_argument("--repeats", type=int, default=3)

@@ -6,6 +6,7 @@ Integrated Gradient-based Localization", 2022, arXiv:2205.10900.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Callable, Union
@@ -43,12 +44,17 @@ from captum_igos._utils.validation import (
     describe,
 )
 
-#: Path points per example in one forward/backward batch when ``internal_batch_size`` is
-#: None. Chosen with ``python -m benchmarks.rsi_gradcam --only sweep`` (ResNet-50 layer4,
-#: 224 px, n_steps=50, CPU seconds per image, 1 thread, shared 2-core machine): batch 1:
-#: 3: 11.2, 5: 8.9, 8: 8.1, 13: 7.8 (best), 26: 10.4, 51: 11.2; batch 8: 2: 15.8,
-#: 4: 11.9, 8: 11.7 (best). 8 is within 1.04x of the best at both batch sizes.
-DEFAULT_POINTS_PER_CHUNK = 8
+#: New rows (examples x path points) per forward/backward pass when ``internal_batch_size``
+#: is None. On a 2-core CPU (``python -m benchmarks.rsi_gradcam --only sweep``, ResNet-50
+#: layer4, 224 px, n_steps=50) passes of about 8 rows were fastest: at batch 1, 8 points
+#: per chunk 3.4 s/image against 4.0 s for one chunk of all 51 (wall clock, 2 threads); at
+#: batch 8, 8 rows per pass 6.1 s/image against 9.2 s for 64 (CPU seconds, 1 thread).
+DEFAULT_ROWS_PER_PASS = 8
+
+
+def default_points_per_chunk(num_examples: int) -> int:
+    """Path points per example in a chunk (the first is carried from the previous chunk)."""
+    return 1 + max(1, math.ceil(DEFAULT_ROWS_PER_PASS / num_examples))
 
 CHANNEL_REDUCTIONS = ("sum", "mean")
 MAP_ACTIVATIONS = ("input", "last_sample")
@@ -153,8 +159,9 @@ class LayerRSIGradCam(LayerAttribution, GradientAttribution):
                 forward/backward pass, as in Captum; consecutive chunks share one path
                 point, so a chunk holds at least 2 points per example (3 for
                 ``riemann_middle``) and smaller values are raised with a warning.
-                ``None`` uses ``DEFAULT_POINTS_PER_CHUNK`` points per example (on CPU one
-                batch of all points is several times slower than chunks of a few).
+                ``None`` runs about ``DEFAULT_ROWS_PER_PASS`` (8) new rows per pass
+                (:func:`default_points_per_chunk`), fastest on CPU; on a GPU pass a
+                larger value.
             attribute_to_layer_input: explain the layer's input instead of its output.
             relu_attributions: ReLU on the final map (Grad-CAM's original choice).
             attr_dim_summation: reduce over channels; ``False`` returns the per-channel
@@ -255,7 +262,7 @@ class LayerRSIGradCam(LayerAttribution, GradientAttribution):
             num_examples,
             len(rule.alphas),
             rule.stride + 1,
-            DEFAULT_POINTS_PER_CHUNK,
+            default_points_per_chunk(num_examples),
         )
         device_ids = self.device_ids
         if device_ids is None:  # scored_forward hides a DataParallel model's device_ids
