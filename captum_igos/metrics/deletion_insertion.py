@@ -42,6 +42,7 @@ from captum._utils.progress import progress
 from captum._utils.typing import TargetType
 from torch import Tensor
 
+from captum_igos._utils.path_scores import rows_additional_args
 from captum_igos._utils.scores import check_score, scored_forward
 from captum_igos._utils.targets import resolve_target
 from captum_igos._utils.validation import (
@@ -256,13 +257,6 @@ def _format_baselines(baselines: Any, inputs: Tensor) -> Tensor:
     return torch.full_like(inputs, float(baselines))
 
 
-def _select_rows(args: tuple[Any, ...] | None, rows: Tensor) -> tuple[Any, ...] | None:
-    """Additional forward args for the chosen examples (tensors indexed on dim 0)."""
-    if args is None:
-        return None
-    return tuple(a[rows] if isinstance(a, Tensor) and a.dim() > 0 else a for a in args)
-
-
 def _select_target(expanded: TargetType, start: int, stop: int) -> TargetType:
     if isinstance(expanded, list) or (isinstance(expanded, Tensor) and expanded.numel() > 1):
         return expanded[start:stop]
@@ -414,7 +408,7 @@ def _perturbed_scores(
             forward_func,
             (perturbed,),
             _select_target(expanded_target, start, stop),
-            _select_rows(additional_forward_args, image),
+            rows_additional_args(additional_forward_args, image),
         )
         outputs.append(output.reshape(stop - start))
     return torch.cat(outputs).view(inputs.shape[0], per_image)
