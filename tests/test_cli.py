@@ -74,6 +74,10 @@ def test_explain_writes_maps_curves_and_summary(tmp_path, capsys, lite0, photo):
         assert names == ["gradcam.json", "gradcam.npy", "gradcam.png", "gradcam_curves.png",
                          "random.json", "random.npy", "random.png", "random_curves.png"]
     assert not [p for p in out.rglob(".*")], "temporary files left behind"
+    umask = os.umask(0)
+    os.umask(umask)
+    modes = {p.stat().st_mode & 0o777 for p in out.rglob("*") if p.is_file()}
+    assert modes == {0o666 & ~umask}, "results must be ordinary files, not mkstemp's 0600"
 
     # The numbers are those of the library called directly.
     x = lite0.batch(models.sample_image())
