@@ -85,6 +85,15 @@ def _hwc(image: Tensor) -> np.ndarray:
     return image.permute(1, 2, 0).numpy()
 
 
+def _has_values(attribution_map: Tensor, sign: str) -> bool:
+    """Whether ``sign`` selects any non-zero value (e.g. I-GOS's all-zero map has none)."""
+    if sign == "positive":
+        return bool((attribution_map > 0).any())
+    if sign == "negative":
+        return bool((attribution_map < 0).any())
+    return bool((attribution_map != 0).any())
+
+
 def _draw_attribution(
     fig: Figure,
     axis: Any,
@@ -95,6 +104,10 @@ def _draw_attribution(
     title: str | None,
     **visualize_kwargs: Any,
 ) -> None:
+    if not _has_values(attribution_map, sign):  # Captum cannot scale a map with none
+        note = f"(no {sign.replace('_', ' ')} values to draw)"
+        _draw_image(axis, image, f"{title}\n{note}" if title else note)
+        return
     captum_viz.visualize_image_attr(
         attribution_map.numpy()[:, :, None],
         _hwc(image),

@@ -168,3 +168,18 @@ def test_bad_input(images, result, call, error, match):
 
 def test_module_is_public():
     assert visualization.compare_methods is compare_methods
+
+
+@pytest.mark.parametrize("sign", ["positive", "negative", "all"])
+def test_a_map_with_nothing_to_draw_shows_the_image_and_says_so(tmp_path, images, sign):
+    """I-GOS returns an all-zero map when its optimisation stops at once; Captum's
+    visualize_image_attr cannot scale it, so the panel shows the image with a note."""
+    empty = torch.zeros(2, 1, 12, 12)
+    fig = compare_methods(images, {"igos": empty, "cam": torch.rand(2, 1, 3, 3)})
+    titles = [axis.get_title() for axis in fig.axes]
+    assert titles[1] == "igos\n(no positive values to draw)"
+    shown = np.asarray(fig.axes[1].images[-1].get_array())
+    np.testing.assert_allclose(shown, images[0].permute(1, 2, 0).numpy())
+    one = overlay_heatmap(images[0], empty[0], sign=sign, title="t", dpi=40)
+    assert one.axes[0].get_title() == f"t\n(no {sign} values to draw)"
+    png(one, tmp_path / "empty.png")
