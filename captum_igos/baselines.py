@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
+from captum._utils.common import _format_baseline
 from torch import Tensor
 
-from captum_igos._utils.validation import check_image_batch, check_positive, check_positive_int
+from captum_igos._utils.validation import (
+    check_baselines_match,
+    check_image_batch,
+    check_positive,
+    check_positive_int,
+)
 
 #: I-GOS blurs 224-pixel images with a Gaussian of kernel 51 and sigma 50 (sigma = kernel - 1).
 REFERENCE_SIZE = 224
@@ -72,3 +80,19 @@ def blur_baseline(
     vertical = weights.view(1, 1, kernel_size, 1).expand(channels, 1, kernel_size, 1)
     blurred = F.conv2d(blurred, horizontal, groups=channels)
     return F.conv2d(blurred, vertical, groups=channels)
+
+
+def baseline_images(baselines: Any, inputs: Tensor) -> Tensor:
+    """The baseline image of every input, shaped, placed and typed like ``inputs``.
+
+    ``None`` is :func:`blur_baseline` of the inputs; otherwise a Captum baseline for one
+    input tensor: a number, a tensor broadcastable to the inputs, or a 1-tuple of either.
+    """
+    if baselines is None:
+        return blur_baseline(inputs)
+    formatted = _format_baseline(baselines, (inputs,))
+    check_baselines_match((inputs,), formatted)
+    (baseline,) = formatted
+    if not isinstance(baseline, Tensor):
+        return torch.full_like(inputs, float(baseline))
+    return baseline.detach().to(device=inputs.device, dtype=inputs.dtype).expand_as(inputs)

@@ -69,3 +69,17 @@ IMAGE = torch.rand(1, 3, 8, 8)
 def test_bad_input(kwargs, error, match):
     with pytest.raises(error, match=match):
         blur_baseline(**kwargs)
+
+
+def test_baseline_images_follow_captum_baseline_forms():
+    from captum_igos.baselines import baseline_images
+
+    images = torch.rand(2, 3, 8, 8, dtype=torch.float64)
+    torch.testing.assert_close(baseline_images(None, images), blur_baseline(images))
+    assert torch.equal(baseline_images(0.5, images), torch.full_like(images, 0.5))
+    black = torch.zeros(1, 3, 1, 1)
+    expanded = baseline_images((black,), images)
+    assert expanded.shape == images.shape and expanded.dtype == torch.float64
+    assert torch.equal(expanded, torch.zeros_like(images))
+    with pytest.raises(ValueError, match=r"input's shape \(2, 3, 8, 8\), got \(3, 3, 8, 8\)"):
+        baseline_images(torch.zeros(3, 3, 8, 8), images)

@@ -14,7 +14,6 @@ from typing import Any, Callable, Protocol
 import torch
 from captum._utils.common import (
     _format_additional_forward_args,
-    _format_baseline,
     _format_output,
     _format_tensor_into_tuples,
     _is_tuple,
@@ -35,7 +34,6 @@ from captum_igos._utils.path_scores import PathScorer, draw_noise
 from captum_igos._utils.scores import check_score, scored_forward
 from captum_igos._utils.targets import resolve_target
 from captum_igos._utils.validation import (
-    check_baselines_match,
     check_choice,
     check_image_batch,
     check_nonnegative,
@@ -44,7 +42,7 @@ from captum_igos._utils.validation import (
     check_positive_int,
     describe,
 )
-from captum_igos.baselines import blur_baseline
+from captum_igos.baselines import baseline_images
 
 #: Default iterations x integration steps: the cheapest setting of
 #: ``python -m benchmarks.igos --sweep`` whose mean deletion AUC is as low and insertion
@@ -269,17 +267,6 @@ def _check_additional_args(args: tuple[Any, ...] | None, n: int) -> None:
             )
 
 
-def _baseline_tensor(baselines: BaselineType, inputs: Tensor) -> Tensor:
-    if baselines is None:
-        return blur_baseline(inputs)
-    formatted = _format_baseline(baselines, (inputs,))
-    check_baselines_match((inputs,), formatted)
-    (baseline,) = formatted
-    if not isinstance(baseline, Tensor):
-        return torch.full_like(inputs, float(baseline))
-    return baseline.detach().to(device=inputs.device, dtype=inputs.dtype).expand_as(inputs)
-
-
 class MaskAttribution(GradientAttribution):
     """Captum front end shared by :class:`IGOS` and :class:`IGOSPlusPlus`.
 
@@ -431,7 +418,7 @@ class MaskAttribution(GradientAttribution):
         )
         additional_forward_args = _format_additional_forward_args(additional_forward_args)
         _check_additional_args(additional_forward_args, n)
-        baseline = _baseline_tensor(baselines, images)
+        baseline = baseline_images(baselines, images)
         target = _check_target(target, n, images)
 
         target = resolve_target(self.forward_func, (images,), target, additional_forward_args)

@@ -46,7 +46,6 @@ from captum_igos._utils.path_scores import rows_additional_args
 from captum_igos._utils.scores import check_score, scored_forward
 from captum_igos._utils.targets import resolve_target
 from captum_igos._utils.validation import (
-    check_baselines_match,
     check_choice,
     check_floating,
     check_image_batch,
@@ -54,7 +53,7 @@ from captum_igos._utils.validation import (
     check_positive_int,
     describe,
 )
-from captum_igos.baselines import blur_baseline
+from captum_igos.baselines import baseline_images
 
 __all__ = [
     "CHANNEL_REDUCTIONS",
@@ -247,16 +246,6 @@ def _format_single_input(name: str, value: Any) -> Tensor:
     return value
 
 
-def _format_baselines(baselines: Any, inputs: Tensor) -> Tensor:
-    if baselines is None:
-        return blur_baseline(inputs)
-    baselines = _format_single_input("baselines", baselines)
-    check_baselines_match((inputs,), (baselines,))
-    if isinstance(baselines, Tensor):
-        return baselines.to(device=inputs.device, dtype=inputs.dtype).expand_as(inputs)
-    return torch.full_like(inputs, float(baselines))
-
-
 def _select_target(expanded: TargetType, start: int, stop: int) -> TargetType:
     if isinstance(expanded, list) or (isinstance(expanded, Tensor) and expanded.numel() > 1):
         return expanded[start:stop]
@@ -347,7 +336,7 @@ def deletion_insertion(
     unit_scores, cells = _unit_scores(
         attributions.to(inputs.device), inputs.shape[0], image_size, grid, channel_reduction
     )
-    baselines = _format_baselines(baselines, inputs)
+    baselines = baseline_images(baselines, inputs)
     additional_forward_args = _format_additional_forward_args(additional_forward_args)
 
     with torch.no_grad():
