@@ -430,11 +430,8 @@ def run_item(item: Item, context: Context, inputs: Any, target: int, probability
     title = f"{item.method}: {class_name} ({probability:.2f})"
     files = item.files
     _write_npy(files["heatmap"], heatmap.cpu().numpy().astype(np.float32))
-    if _drawable(heatmap):
-        overlay = overlay_heatmap(inputs[0], attributions[0].detach(), title=title,
-                                  denormalize=loaded.denormalize)
-    else:
-        overlay = _plain_image(loaded.denormalize(inputs[0]), f"{title}\nno positive values")
+    overlay = overlay_heatmap(inputs[0], attributions[0].detach(), title=title,
+                              denormalize=loaded.denormalize)
     _write_figure(files["overlay"], overlay)
     _write_figure(files["curves"], plot_deletion_insertion(curves, title=title))
     one = curves[0]
@@ -455,19 +452,6 @@ def run_item(item: Item, context: Context, inputs: Any, target: int, probability
 def _drawable(heatmap: Any) -> bool:
     """Captum's ``visualize_image_attr`` (sign "positive") needs some positive value."""
     return bool((heatmap > 0).any())
-
-
-def _plain_image(image: Any, title: str) -> Any:
-    """The image alone, for a map Captum cannot draw (e.g. I-GOS's all-zero map when the
-    optimisation stopped at once)."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(4.0, 4.0), dpi=100, layout="constrained")
-    axis = fig.add_subplot()
-    axis.imshow(image.permute(1, 2, 0).float().cpu().numpy())
-    axis.set_axis_off()
-    axis.set_title(title)
-    return fig
 
 
 def _curves_from_record(record: dict) -> Any:
