@@ -38,6 +38,12 @@ class IGOSObjective:
         """:math:`\\lambda_1 \\mathrm{mean}|1 - M| + \\lambda_{TV} TV(M)` per image."""
         return self.l1_coeff * l1_to_ones(mask) + self.tv_coeff * total_variation(mask)
 
+    def lower_bound(self, masks: Masks, images: Tensor) -> Tensor:
+        """A lower bound of :math:`F_S(M)` without the model: the regulariser plus the
+        score's lowest value (``-inf`` for an unbounded score), shape (n,)."""
+        (mask,) = masks
+        return self.regulariser(mask) + self.scorer.score_bounds[0]
+
     def evaluate(
         self, masks: Masks, images: Tensor, noise: Tensor | None, with_grad: bool
     ) -> tuple[Tensor, Masks | None]:

@@ -58,6 +58,14 @@ class IGOSPlusPlusObjective:
         weights = tuple(weight[images] for weight in self.weights)
         return self.l1_coeff * l1_to_ones(mask) + self.tv_coeff * bilateral_tv(mask, weights)
 
+    def lower_bound(self, masks: Masks, images: Tensor) -> Tensor:
+        """A lower bound of :math:`F` without the model: the regulariser plus each path
+        term at the bound that makes it smallest (probabilities: :math:`-2`), shape (n,)."""
+        lowest, highest = self.scorer.score_bounds
+        terms = sum(sign * (lowest if sign > 0 else highest) for sign in self.term_signs)
+        deletion_mask, insertion_mask = masks
+        return self.regulariser(deletion_mask * insertion_mask, images) + terms
+
     def evaluate(
         self, masks: Masks, images: Tensor, noise: Tensor | None, with_grad: bool
     ) -> tuple[Tensor, Masks | None]:

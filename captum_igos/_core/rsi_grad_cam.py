@@ -27,6 +27,7 @@ from torch.nn import Module
 
 from captum_igos._utils.path_integration import (
     STIELTJES_METHODS,
+    default_rows_per_pass,
     expand_for_steps,
     overlapping_chunks,
     path_points,
@@ -44,17 +45,10 @@ from captum_igos._utils.validation import (
     describe,
 )
 
-#: New rows (examples x path points) per forward/backward pass when ``internal_batch_size``
-#: is None. On a 2-core CPU (``python -m benchmarks.rsi_gradcam --only sweep``, ResNet-50
-#: layer4, 224 px, n_steps=50) passes of about 8 rows were fastest: at batch 1, 8 points
-#: per chunk 3.4 s/image against 4.0 s for one chunk of all 51 (wall clock, 2 threads); at
-#: batch 8, 8 rows per pass 6.1 s/image against 9.2 s for 64 (CPU seconds, 1 thread).
-DEFAULT_ROWS_PER_PASS = 8
 
-
-def default_points_per_chunk(num_examples: int) -> int:
+def default_points_per_chunk(num_examples: int, device: torch.device) -> int:
     """Path points per example in a chunk (the first is carried from the previous chunk)."""
-    return 1 + max(1, math.ceil(DEFAULT_ROWS_PER_PASS / num_examples))
+    return 1 + max(1, math.ceil(default_rows_per_pass(device) / num_examples))
 
 CHANNEL_REDUCTIONS = ("sum", "mean")
 MAP_ACTIVATIONS = ("input", "last_sample")
@@ -159,9 +153,10 @@ class LayerRSIGradCam(LayerAttribution, GradientAttribution):
                 forward/backward pass, as in Captum; consecutive chunks share one path
                 point, so a chunk holds at least 2 points per example (3 for
                 ``riemann_middle``) and smaller values are raised with a warning.
-                ``None`` runs about ``DEFAULT_ROWS_PER_PASS`` (8) new rows per pass
-                (:func:`default_points_per_chunk`), fastest on CPU; on a GPU pass a
-                larger value.
+                ``None`` runs about 8 new rows per pass on a CPU (fastest there) and 64
+                on other devices
+                (:func:`~captum_igos._utils.path_integration.default_rows_per_pass`); on
+                a GPU a larger value is usually faster.
             attribute_to_layer_input: explain the layer's input instead of its output.
             relu_attributions: ReLU on the final map (Grad-CAM's original choice).
             attr_dim_summation: reduce over channels; ``False`` returns the per-channel
@@ -262,7 +257,7 @@ class LayerRSIGradCam(LayerAttribution, GradientAttribution):
             num_examples,
             len(rule.alphas),
             rule.stride + 1,
-            default_points_per_chunk(num_examples),
+            default_points_per_chunk(num_examples, inputs[0].device),
         )
         device_ids = self.device_ids
         if device_ids is None:  # scored_forward hides a DataParallel model's device_ids

@@ -19,6 +19,7 @@ parameters and their ``.grad`` are never touched and no parameter gradient is co
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -103,6 +104,8 @@ class PathScorer:
         additional_forward_args: formatted tuple or ``None``; tensors have N rows.
         n_steps: :math:`S`, points per path at :math:`s/S`, :math:`s = 1..S`.
         internal_batch_size: most examples per forward pass; ``None`` = all at once.
+        score_bounds: ``(lowest, highest)`` value of one score (``(0, 1)`` for
+            probabilities), hence of a path's mean; unbounded by default.
     """
 
     score_func: Callable[..., Tensor]
@@ -112,6 +115,7 @@ class PathScorer:
     additional_forward_args: tuple[Any, ...] | None
     n_steps: int
     internal_batch_size: int | None
+    score_bounds: tuple[float, float] = (-math.inf, math.inf)
 
     def path_scores(
         self,

@@ -6,6 +6,7 @@ Captum's methods explain the raw output. ``score="probability"`` / ``score="raw"
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 import torch
@@ -13,6 +14,8 @@ import torch
 from captum_igos._utils.validation import check_choice
 
 SCORES = ("probability", "raw")
+#: Range of each score: softmax probabilities lie in [0, 1]; raw outputs are unbounded.
+SCORE_BOUNDS = {"probability": (0.0, 1.0), "raw": (-math.inf, math.inf)}
 
 
 def check_score(score: Any) -> str:
@@ -33,3 +36,13 @@ def scored_forward(forward_func: Callable[..., torch.Tensor], score: str) -> Cal
         return torch.softmax(forward_func(*args, **kwargs), dim=1)
 
     return probabilities
+
+
+def score_bounds(score: str) -> tuple[float, float]:
+    """``(lowest, highest)`` value the score ``score`` can take (for pruning line searches).
+
+    Example:
+        >>> score_bounds("probability"), score_bounds("raw")
+        ((0.0, 1.0), (-inf, inf))
+    """
+    return SCORE_BOUNDS[check_score(score)]

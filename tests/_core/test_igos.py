@@ -365,3 +365,52 @@ def test_heatmaps_feed_captum_metrics_like_any_attribution():
 
     values = infidelity(model, perturb, images, heatmaps, target=1, n_perturb_samples=2)
     assert values.shape == (2,) and bool(torch.isfinite(values).all())
+
+
+@pytest.mark.parametrize("method", ["igos", "igos++"])
+@pytest.mark.parametrize("score", ["probability", "raw"])
+def test_line_search_lower_bound_is_a_bound_and_pruning_changes_nothing(method, score,
+                                                                         monkeypatch):
+    """The bound never exceeds the objective; searches pruned by it end exactly where the
+    plain search ends, with fewer examples through the model (probability only)."""
+    from captum_igos import IGOSPlusPlus
+    from captum_igos._core.igos_plus_plus import IGOSPlusPlusObjective
+
+    cls, objective_cls = {
+        "igos": (IGOS, IGOSObjective), "igos++": (IGOSPlusPlus, IGOSPlusPlusObjective)
+    }[method]
+    images = planted_images(n=2, seed=3).double()
+    counting = CountingModel(PlantedEvidence().double().eval())
+    kwargs = {"target": 1, "mask_size": 7, "iterations": 3, "n_steps": 3, "score": score,
+              "generator": torch.Generator().manual_seed(0), "internal_batch_size": 64}
+    bounds = []
+    original_bound = objective_cls.lower_bound
+
+    def checked_bound(self, masks, rows):
+        bound = original_bound(self, masks, rows)
+        loss, _ = self.evaluate(masks, rows, None, False)
+        bounds.append((bound, loss))
+        return bound
+
+    monkeypatch.setattr(objective_cls, "lower_bound", checked_bound)
+    cls(counting).optimize(images, **{**kwargs, "noise_std": 0.0})
+    assert bounds and all(bool((bound <= loss).all()) for bound, loss in bounds)
+    if score == "raw":
+        assert all(bool(torch.isinf(bound).all()) for bound, _ in bounds)
+    monkeypatch.setattr(objective_cls, "lower_bound", original_bound)
+
+    counting.batches.clear()
+    pruned = cls(counting).optimize(images, **kwargs)
+    pruned_examples = sum(counting.batches)
+    monkeypatch.setattr(objective_cls, "lower_bound",
+                        lambda self, masks, rows: torch.full((rows.shape[0],), -torch.inf))
+    counting.batches.clear()
+    kwargs["generator"] = torch.Generator().manual_seed(0)
+    plain = cls(counting).optimize(images, **kwargs)
+    for field in ("mask", "losses", "step_sizes", "iterations_run", "converged"):
+        assert torch.equal(getattr(pruned, field).nan_to_num(-1),
+                           getattr(plain, field).nan_to_num(-1)), field
+    if score == "probability":
+        assert pruned_examples < sum(counting.batches)
+    else:
+        assert pruned_examples == sum(counting.batches)

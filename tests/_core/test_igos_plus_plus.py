@@ -8,6 +8,7 @@ import torch
 from captum_igos import IGOSPlusPlus, MaskOptimizationResult
 from captum_igos._core.igos_plus_plus import IGOSPlusPlusObjective
 from captum_igos._utils.masks import bilateral_weights
+from captum_igos._utils.path_integration import CPU_ROWS_PER_PASS
 from captum_igos._utils.path_scores import PathScorer, draw_noise
 from captum_igos._utils.scores import scored_forward
 from captum_igos.baselines import blur_baseline
@@ -174,11 +175,17 @@ def test_result_masks_heatmap_and_one_batch_per_evaluation():
     images = planted_images(n=2)
     kwargs = {"target": 1, "mask_size": 7, "iterations": 2, "n_steps": 3}
     igos = IGOSPlusPlus(counting)
-    result = igos.optimize(images, generator=torch.Generator().manual_seed(1), **kwargs)
+    result = igos.optimize(images, generator=torch.Generator().manual_seed(1),
+                           internal_batch_size=64, **kwargs)
     assert isinstance(result, MaskOptimizationResult)
     torch.testing.assert_close(result.mask, result.deletion_mask * result.insertion_mask)
     # every evaluation sends all 4 paths x 2 images x 3 steps through the model at once
     assert set(counting.batches) <= {24, 12} and counting.batches[0] == 24
+    # without internal_batch_size a CPU gets passes of at most CPU_ROWS_PER_PASS rows
+    counting.batches.clear()
+    chunked = igos.optimize(images, generator=torch.Generator().manual_seed(1), **kwargs)
+    assert max(counting.batches) == CPU_ROWS_PER_PASS and counting.batches[:3] == [8, 8, 8]
+    torch.testing.assert_close(chunked.mask, result.mask, rtol=0, atol=1e-6)
     heatmaps = igos.attribute(images, generator=torch.Generator().manual_seed(1), **kwargs)
     expected = (1 - plain_upsample(result.mask, (SIZE, SIZE))).clamp(0, 1)
     torch.testing.assert_close(heatmaps, expected.expand_as(images), rtol=0, atol=0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from captum_igos._utils.optimizers import (
@@ -100,3 +101,45 @@ def test_nesterov_step_by_hand():
     # theta_1 = M - 2 g = (0.2, 1.0); M = theta_1 + 1/4 (theta_1 - theta_0)
     torch.testing.assert_close(thetas2[0], cell(0.2, 1.0))
     torch.testing.assert_close(second[0], cell(0.2 + 0.25 * (0.2 - 0.3), 1.0 + 0.25 * (1.0 - 1.6)))
+
+
+def test_lower_bound_rejects_without_evaluation_and_keeps_the_plain_result():
+    """F(M) = (M - 0.2)^2 + 1 with the bound 1: alpha 1 lands on M+ = 0 (F = 1.04, bound 1
+    above the threshold 1.64 - 0.4 * 1.6 = 1.0), so it is rejected unevaluated."""
+    masks, directions = cell(1.0, 1.0), cell(1.6, 1.6)
+    base = torch.tensor([1.64, 1.64], dtype=D64)
+    calls = []
+
+    def loss_fn(candidates, rows):
+        calls.append((rows.tolist(), candidates[0].flatten().tolist()))
+        return ((candidates[0] - 0.2) ** 2).flatten() + 1.0
+
+    def lower_bound(candidates, rows):
+        # image 0: the true bound 1; image 1: no bound
+        return torch.where(rows == 0, 1.0 + 1e-9, -torch.inf).to(D64)
+
+    kwargs = {"alpha0": 1.0, "decay": 0.5, "armijo": 0.4, "min_alpha": 0.1}
+    plain = backtracking_line_search(loss_fn, (masks,), (directions,), base, **kwargs)
+    calls.clear()
+    pruned = backtracking_line_search(loss_fn, (masks,), (directions,), base,
+                                      lower_bound_fn=lower_bound, **kwargs)
+    assert [rows for rows, _ in calls] == [[1], [0, 1]]  # image 0 skipped alpha 1
+    assert calls[1][1] == pytest.approx([0.2, 0.2])
+    assert pruned.trials == 2 and pruned.rejected_by_bound.tolist() == [1, 0]
+    for field in ("step_sizes", "accepted", "losses"):
+        torch.testing.assert_close(getattr(pruned, field), getattr(plain, field))
+    torch.testing.assert_close(pruned.masks[0], plain.masks[0])
+
+
+def test_a_trial_with_every_image_rejected_by_the_bound_runs_no_evaluation():
+    calls = []
+    result = backtracking_line_search(
+        lambda c, rows: calls.append(rows) or (c[0] - 0.4).flatten() ** 2,
+        (cell(1.0),), (cell(1.2),), torch.tensor([0.36], dtype=D64),
+        alpha0=2.5, decay=0.2, armijo=1e-4, min_alpha=1e-5,
+        lower_bound_fn=lambda c, rows: torch.where(c[0].flatten() < 0.1, 10.0, 0.0).to(D64),
+    )
+    # alpha 2.5 -> M+ = 0 (bound 10: rejected unevaluated); alpha 0.5 -> M+ = 0.4 accepted
+    assert len(calls) == 1 and result.trials == 1
+    assert result.rejected_by_bound.tolist() == [1]
+    torch.testing.assert_close(result.masks[0], cell(0.4))
