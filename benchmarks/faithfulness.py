@@ -40,16 +40,16 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` and the pack
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
-import torchvision.transforms.functional as TF
 from captum.attr import IntegratedGradients, LayerGradCam, Occlusion, Saliency
 from captum.metrics import infidelity
 from torch import Tensor
 
 import captum_igos
 from benchmarks._measure import time_call
+from benchmarks._photos import PHOTO_SOURCES, photo_views
 from captum_igos.metrics import deletion_insertion
 from captum_igos.metrics.deletion_insertion import saliency_map
-from captum_igos.models import load_model, sample_image
+from captum_igos.models import load_model
 
 RESULTS = Path(__file__).resolve().parent / "results"
 #: Largest ratio of the metric's time to the time of its bare forward passes.
@@ -78,20 +78,6 @@ FULL = Settings(4, 100, None, 50, 50, 32, 16, 64, 3, 32, ())
 #: Standard deviation of the Gaussian perturbations of ``captum.metrics.infidelity``, in
 #: model-input units (the default model's inputs span about [-1, 1]).
 INFIDELITY_NOISE = 0.1
-
-
-def photo_views(count: int) -> list[tuple[str, object]]:
-    """Views of the sample photo (PIL images), ``count`` of them (1 to 4)."""
-    photo = sample_image()
-    width, height = photo.size
-    side = min(width, height)
-    views = [
-        ("centre", photo),
-        ("mirrored", TF.hflip(photo)),
-        ("top", photo.crop((0, 0, side, side))),
-        ("bottom", photo.crop((0, height - side, side, height))),
-    ]
-    return views[:count]
 
 
 def build_methods(loaded, settings: Settings, black: Tensor) -> tuple[dict[str, Method], list[str]]:
@@ -277,6 +263,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch", type=int, help="internal_batch_size everywhere")
     parser.add_argument("--methods", nargs="*", help="only these methods (names as in the table)")
     parser.add_argument("--threads", type=int, help="torch.set_num_threads")
+    parser.add_argument("--photos", choices=PHOTO_SOURCES, default="grace_hopper",
+                        help="views of grace_hopper.jpg, or six photos with scikit-image")
     return parser.parse_args(argv)
 
 
@@ -289,7 +277,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = Settings(**{**settings.__dict__, **{k: v for k, v in overrides.items() if v}})
     device = torch.device(args.device)
     loaded = load_model("efficientnet_lite0", device=device)
-    views = photo_views(settings.views)
+    views = photo_views(args.photos)[: settings.views]
     inputs = loaded.batch([view for _, view in views])
     with torch.no_grad():
         target = loaded.model(inputs).argmax(dim=1)

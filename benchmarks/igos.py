@@ -54,7 +54,7 @@ if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._measure import format_bytes, peak_memory, time_call  # noqa: E402
-from benchmarks.faithfulness import photo_views  # noqa: E402
+from benchmarks._photos import PHOTO_SOURCES, photo_views  # noqa: E402
 from captum_igos import IGOS  # noqa: E402
 from captum_igos._core.mask_optimization import (  # noqa: E402
     DEFAULT_ITERATIONS,
@@ -63,16 +63,19 @@ from captum_igos._core.mask_optimization import (  # noqa: E402
     PAPER_N_STEPS,
 )
 from captum_igos._utils.masks import l1_to_ones, total_variation, upsample_mask  # noqa: E402
+from captum_igos._utils.path_integration import default_rows_per_pass  # noqa: E402
 from captum_igos._utils.path_scores import PathScorer  # noqa: E402
 from captum_igos._utils.scores import scored_forward  # noqa: E402
 from captum_igos.baselines import blur_baseline  # noqa: E402
 from captum_igos.metrics import deletion_insertion  # noqa: E402
-from captum_igos.models import load_model, sample_image  # noqa: E402
+from captum_igos.models import load_model  # noqa: E402
 
 MODELS = ("efficientnet_lite0", "resnet50")
 MASK_SIZE = 28
 L1, TV, NOISE = 1.0, 20.0, 0.2
 ALPHA0, DECAY, ARMIJO, MIN_ALPHA = 1000.0, 0.2, 1e-4, 1e-5
+#: Images per forward pass of the deletion/insertion metric.
+METRIC_CHUNK = 32
 
 
 class CountingModel(nn.Module):
@@ -95,20 +98,16 @@ class CountingModel(nn.Module):
         self.forward_only = self.forward_backward = 0
 
 
-def photo_batch(count: int, size: int, preprocess: Callable, skip: int = 0) -> Tensor:
-    """``count`` views of the sample photo after the first ``skip`` (8 in all):
-    faithfulness.py's four (centre, mirrored, top, bottom), mirrored top and bottom, a
-    zoom on the face and its mirror."""
-    views = [image for _, image in photo_views(4)]
-    photo = sample_image()
-    width, height = photo.size
-    zoom = photo.crop((width // 6, height // 8, width - width // 6, height - height // 3))
-    views += [TF.hflip(views[2]), TF.hflip(views[3]), zoom, TF.hflip(zoom)]
-    batch = torch.stack([preprocess(view) for view in views[skip : skip + count]])
+def photo_batch(count: int, size: int, preprocess: Callable, skip: int = 0,
+                source: str = "grace_hopper") -> Tensor:
+    """``count`` views of ``source`` (``benchmarks/_photos.py``) after the first ``skip``."""
+    views = [image for _, image in photo_views(source)[skip : skip + count]]
+    batch = torch.stack([preprocess(view) for view in views])
     return batch if batch.shape[-1] == size else TF.resize(batch, [size, size], antialias=True)
 
 
-def build(name: str, images: int, size: int, skip: int = 0) -> tuple[nn.Module, Tensor]:
+def build(name: str, images: int, size: int, skip: int = 0,
+          source: str = "grace_hopper") -> tuple[nn.Module, Tensor]:
     """Model in eval mode (parameters still require grad) and a batch of photo views."""
     if name == "resnet50":
         from torchvision.models import resnet50
@@ -121,9 +120,9 @@ def build(name: str, images: int, size: int, skip: int = 0) -> tuple[nn.Module, 
             tensor = TF.to_tensor(TF.center_crop(TF.resize(image, 256), 224))
             return TF.normalize(tensor, mean, std)
 
-        return model, photo_batch(images, size, preprocess, skip)
+        return model, photo_batch(images, size, preprocess, skip, source)
     loaded = load_model(name)
-    return loaded.model, photo_batch(images, size, loaded.preprocess, skip)
+    return loaded.model, photo_batch(images, size, loaded.preprocess, skip, source)
 
 
 # ---------------------------------------------------------------------------------------
@@ -204,9 +203,11 @@ def ours_heatmaps(model, images, targets, iterations, n_steps, batch, chunk, see
 
 
 def network_cost(model, images, targets, iterations, n_steps, chunk) -> None:
-    """``iterations`` x forward+backward of all path points, gradients w.r.t. the mask only."""
+    """``iterations`` x forward+backward of all path points, gradients w.r.t. the mask only,
+    in passes of ``chunk`` rows (``None``: the package's default, ``0``: one pass)."""
+    rows = default_rows_per_pass(images.device) if chunk is None else (chunk or None)
     scorer = PathScorer(scored_forward(model, "probability"), images, blur_baseline(images),
-                        targets, None, n_steps, chunk)
+                        targets, None, n_steps, rows)
     mask = images.new_ones(images.shape[0], 1, MASK_SIZE, MASK_SIZE)
     index = torch.arange(images.shape[0])
     deletion = torch.zeros(images.shape[0], dtype=torch.bool)
@@ -263,12 +264,12 @@ def _memory_work(state, kind: str, n_steps: int, batch: int, chunk: int | None) 
 
 def aucs(model, images, targets, heatmaps, args) -> tuple[float, float]:
     result = deletion_insertion(model, images, heatmaps, targets, n_steps=args.metric_steps,
-                                internal_batch_size=args.chunk)
+                                internal_batch_size=METRIC_CHUNK)
     return float(result.deletion_auc.mean()), float(result.insertion_auc.mean())
 
 
 def compare(args, name: str) -> list[Row]:
-    model, images = build(name, args.images, args.size)
+    model, images = build(name, args.images, args.size, source=args.photos)
     counting = CountingModel(model)
     with torch.no_grad():
         targets = model(images).argmax(dim=1)
@@ -306,12 +307,14 @@ def compare(args, name: str) -> list[Row]:
     rows.append(row)
     heatmaps[row.label] = maps
     batch = max(args.batch_sizes)
-    row, _ = measure(
-        f"(c) network, batch {batch}, {its}x{steps}", counting, images[:batch],
-        lambda: network_cost(counting, images[:batch], targets[:batch], its, steps, args.chunk),
-        "network", batch,
-    )
-    rows.append(row)
+    for chunk, how in ((args.chunk, "passes as (a)"), (0, "one pass")):
+        row, _ = measure(
+            f"(c) network, batch {batch}, {how}", counting, images[:batch],
+            lambda chunk=chunk: network_cost(counting, images[:batch], targets[:batch], its,
+                                             steps, chunk),
+            "network", batch,
+        )
+        rows.append(row)
     if not args.no_memory:
         for row in rows:
             row.peak = peak_memory(
@@ -339,13 +342,13 @@ def print_rows(name: str, rows: Sequence[Row], args) -> None:
               f"{row.forward_backward:8.0f} {peak:>10s} {auc}")
     ours = [r for r in rows if r.kind == "ours"]
     (b,) = [r for r in rows if r.kind == "authors"]
-    (c,) = [r for r in rows if r.kind == "network"]
+    c = min((r for r in rows if r.kind == "network"), key=lambda r: r.seconds_per_image)
     best_a = min(ours, key=lambda r: r.seconds_per_image)
     largest_a = max(ours, key=lambda r: r.batch)
     print(f"a/b = {best_a.seconds_per_image / b.seconds_per_image:.3f} "
           f"(best (a): {best_a.label}; seconds per image)")
     print(f"a/c = {largest_a.seconds_per_image / c.seconds_per_image:.3f} "
-          f"({largest_a.label} vs {c.label})")
+          f"({largest_a.label} vs the faster (c): {c.label})")
     for nag in (r for r in rows if r.kind == "nag"):
         print(f"a'/c = {nag.seconds_per_image / c.seconds_per_image:.3f} ({nag.label})")
     cost = lambda r: r.forward_only + 2 * r.forward_backward  # noqa: E731
@@ -360,6 +363,8 @@ def print_rows(name: str, rows: Sequence[Row], args) -> None:
 
 SWEEP = (
     ("5x5", {"iterations": 5, "n_steps": 5}),
+    ("10x5", {"iterations": 10, "n_steps": 5}),
+    ("5x10", {"iterations": 5, "n_steps": 10}),
     ("10x10", {"iterations": 10, "n_steps": 10}),
     ("15x20", {"iterations": PAPER_ITERATIONS, "n_steps": PAPER_N_STEPS}),
     ("5x5 warm", {"iterations": 5, "n_steps": 5, "warm_start": True}),
@@ -369,7 +374,8 @@ SWEEP = (
 
 
 def sweep(args) -> None:
-    model, images = build("efficientnet_lite0", args.images, args.size, args.skip_views)
+    model, images = build("efficientnet_lite0", args.images, args.size, args.skip_views,
+                          args.photos)
     counting = CountingModel(model)
     with torch.no_grad():
         targets = model(images).argmax(dim=1)
@@ -385,16 +391,26 @@ def sweep(args) -> None:
             options = {**options, "iterations": min(options["iterations"], 2)}
         options = dict(options)
         its, steps = options.pop("iterations"), options.pop("n_steps")
-        row, maps = measure(label, counting, images, lambda its=its, steps=steps, o=options:
-                            ours_heatmaps(counting, images, targets, its, steps,
-                                          args.batch_sizes[-1], args.chunk, **o), 1)
-        result = deletion_insertion(model, images, maps, targets, n_steps=args.metric_steps,
-                                    internal_batch_size=args.chunk)
+        deletion, insertion, seconds = [], [], []
+        for seed in range(args.seeds):
+            row, maps = measure(label, counting, images, lambda its=its, steps=steps, o=options,
+                                seed=seed: ours_heatmaps(counting, images, targets, its, steps,
+                                                         args.batch_sizes[-1], args.chunk,
+                                                         seed=seed, **o), 1)
+            result = deletion_insertion(model, images, maps, targets, n_steps=args.metric_steps,
+                                        internal_batch_size=METRIC_CHUNK)
+            deletion.append(result.deletion_auc)
+            insertion.append(result.insertion_auc)
+            seconds.append(row.seconds_per_image)
+        deletion_auc, insertion_auc = torch.stack(deletion), torch.stack(insertion)
         per_image = " ".join(f"{d:.3f}/{i:.3f}" for d, i in
-                             zip(result.deletion_auc.tolist(), result.insertion_auc.tolist()))
-        print(f"{label:18s} {row.seconds_per_image:8.2f} {row.forward_only:8.0f} "
-              f"{row.forward_backward:8.0f} {statistics.fmean(result.deletion_auc.tolist()):9.4f} "
-              f"{statistics.fmean(result.insertion_auc.tolist()):9.4f}  {per_image}", flush=True)
+                             zip(deletion_auc.mean(0).tolist(), insertion_auc.mean(0).tolist()))
+        spread = (f" (seeds: {deletion_auc.mean(1).min():.4f}-{deletion_auc.mean(1).max():.4f}"
+                  f" / {insertion_auc.mean(1).min():.4f}-{insertion_auc.mean(1).max():.4f})"
+                  if args.seeds > 1 else "")
+        print(f"{label:18s} {statistics.fmean(seconds):8.2f} {row.forward_only:8.0f} "
+              f"{row.forward_backward:8.0f} {deletion_auc.mean():9.4f} "
+              f"{insertion_auc.mean():9.4f}{spread}  {per_image}", flush=True)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -405,7 +421,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         default=None, help="sweep only these settings")
     parser.add_argument("--skip-views", type=int, default=0, help="sweep: start at this view")
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
-    parser.add_argument("--images", type=int, default=8, help="photo views (<= 8)")
+    parser.add_argument("--images", type=int, default=8,
+                        help="photo views (<= 8 for grace_hopper, <= 12 for skimage)")
+    parser.add_argument("--photos", choices=PHOTO_SOURCES, default="grace_hopper",
+                        help="views of grace_hopper.jpg, or six photos (pip install -e .[bench])")
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="sweep: noise seeds per setting (AUCs averaged over them)")
     parser.add_argument("--authors-images", type=int, default=2,
                         help="images run the authors' way and by ours at batch 1 (slow)")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8])
@@ -414,7 +435,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--n-steps", type=int, default=DEFAULT_N_STEPS)
     parser.add_argument("--authors-setting", type=int, nargs=2,
                         default=[PAPER_ITERATIONS, PAPER_N_STEPS], metavar=("ITER", "STEPS"))
-    parser.add_argument("--chunk", type=int, default=40, help="internal_batch_size")
+    parser.add_argument("--chunk", type=int, default=None,
+                        help="internal_batch_size (default: the package's, 8 rows on a CPU)")
     parser.add_argument("--metric-steps", type=int, default=56,
                         help="deletion/insertion curve steps")
     parser.add_argument("--warm-start", action="store_true", help="(a) with warm_start=True")

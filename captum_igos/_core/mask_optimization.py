@@ -295,12 +295,28 @@ class MaskAttribution(GradientAttribution):
         target: TargetType = None,
         baselines: BaselineType = None,
         additional_forward_args: Any = None,
-        **kwargs: Any,
+        *,
+        mask_size: int | tuple[int, int] = 28,
+        iterations: int = DEFAULT_ITERATIONS,
+        n_steps: int = DEFAULT_N_STEPS,
+        l1_coeff: float = 1.0,
+        tv_coeff: float = 20.0,
+        noise_std: float = 0.2,
+        optimizer: str = "line_search",
+        alpha0: float | None = None,
+        warm_start: bool = False,
+        decay: float = 0.2,
+        armijo: float = 1e-4,
+        min_alpha: float = 1e-5,
+        score: str = "probability",
+        generator: torch.Generator | None = None,
+        internal_batch_size: int | None = None,
+        show_progress: bool = False,
     ) -> TensorOrTupleOfTensorsGeneric:
         """Heatmaps ``1 - up(M)`` of the inputs' shape, values in [0, 1], higher = more important.
 
-        The keyword arguments after ``additional_forward_args`` are keyword-only and are
-        those of :meth:`optimize`, with the defaults shown in parentheses.
+        The arguments after ``additional_forward_args`` are keyword-only; defaults are
+        shown in parentheses.
 
         Args:
             inputs: images of shape (N, C, H, W), or a 1-tuple holding them.
@@ -355,7 +371,28 @@ class MaskAttribution(GradientAttribution):
             ValueError / TypeError: for arguments out of range, before the model is run.
         """
         is_inputs_tuple = _is_tuple(inputs)
-        result = self.optimize(inputs, target, baselines, additional_forward_args, **kwargs)
+        result = self.optimize(
+            inputs,
+            target,
+            baselines,
+            additional_forward_args,
+            mask_size=mask_size,
+            iterations=iterations,
+            n_steps=n_steps,
+            l1_coeff=l1_coeff,
+            tv_coeff=tv_coeff,
+            noise_std=noise_std,
+            optimizer=optimizer,
+            alpha0=alpha0,
+            warm_start=warm_start,
+            decay=decay,
+            armijo=armijo,
+            min_alpha=min_alpha,
+            score=score,
+            generator=generator,
+            internal_batch_size=internal_batch_size,
+            show_progress=show_progress,
+        )
         (images,) = _format_tensor_into_tuples(inputs)
         heatmaps = result.heatmap(tuple(images.shape[-2:])).expand_as(images).contiguous()
         return _format_output(is_inputs_tuple, (heatmaps,))

@@ -414,3 +414,15 @@ def test_line_search_lower_bound_is_a_bound_and_pruning_changes_nothing(method, 
         assert pruned_examples < sum(counting.batches)
     else:
         assert pruned_examples == sum(counting.batches)
+
+
+def test_attribute_takes_exactly_the_options_of_optimize_with_the_same_defaults():
+    import inspect
+
+    attribute = inspect.signature(IGOS.attribute).parameters
+    optimize = inspect.signature(IGOS.optimize).parameters
+    assert list(attribute) == list(optimize)
+    assert all(attribute[name].default == optimize[name].default for name in attribute)
+    assert attribute["mask_size"].kind is inspect.Parameter.KEYWORD_ONLY
+    with pytest.raises(TypeError, match="mask_szie"):
+        IGOS(PlantedEvidence()).attribute(planted_images(), 1, mask_szie=7)

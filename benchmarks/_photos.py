@@ -1,0 +1,56 @@
+"""Photos for the benchmarks, all offline.
+
+- ``"grace_hopper"`` (always available): 8 views of matplotlib's ``grace_hopper.jpg``,
+  the only photo the package's dependencies ship: the centre crop, its mirror, the top
+  and bottom squares, their mirrors, a zoom on the face and its mirror.
+- ``"skimage"`` (``pip install -e .[bench]``): six photos, each with its mirror (12
+  views): grace_hopper.jpg and scikit-image's bundled ``astronaut``, ``chelsea`` (a cat),
+  ``coffee``, ``rocket`` and ``camera`` (the cameraman, grey, repeated over RGB). Their
+  top-1 classes on the offline model range from 0.16 (astronaut) to 0.95 (coffee), so
+  the set covers confident and unsure predictions.
+"""
+
+from __future__ import annotations
+
+import torchvision.transforms.functional as TF
+from PIL import Image
+
+from captum_igos.models import sample_image
+
+PHOTO_SOURCES = ("grace_hopper", "skimage")
+SKIMAGE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "camera")
+
+
+def grace_hopper_views() -> list[tuple[str, Image.Image]]:
+    photo = sample_image()
+    width, height = photo.size
+    side = min(width, height)
+    top, bottom = photo.crop((0, 0, side, side)), photo.crop((0, height - side, side, height))
+    zoom = photo.crop((width // 6, height // 8, width - width // 6, height - height // 3))
+    views = [("centre", photo), ("top", top), ("bottom", bottom), ("face", zoom)]
+    mirrored = [(f"{name} mirrored", TF.hflip(image)) for name, image in views]
+    return [views[0], mirrored[0], views[1], views[2], mirrored[1], mirrored[2], views[3],
+            mirrored[3]]
+
+
+def skimage_views() -> list[tuple[str, Image.Image]]:
+    try:
+        import skimage.data
+    except ImportError as error:
+        raise SystemExit(
+            "--photos skimage needs scikit-image: pip install -e .[bench]"
+        ) from error
+    photos = [("grace_hopper", sample_image())]
+    photos += [(name, Image.fromarray(getattr(skimage.data, name)()).convert("RGB"))
+               for name in SKIMAGE_PHOTOS]
+    views = []
+    for name, photo in photos:
+        views += [(name, photo), (f"{name} mirrored", TF.hflip(photo))]
+    return views
+
+
+def photo_views(source: str = "grace_hopper") -> list[tuple[str, Image.Image]]:
+    """``(name, PIL image)`` of every view of ``source`` (see the module docstring)."""
+    if source not in PHOTO_SOURCES:
+        raise ValueError(f"expected a photo source in {PHOTO_SOURCES}, got {source!r}")
+    return grace_hopper_views() if source == "grace_hopper" else skimage_views()
