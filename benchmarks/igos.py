@@ -59,6 +59,7 @@ from captum_igos import IGOS  # noqa: E402
 from captum_igos._core.mask_optimization import (  # noqa: E402
     DEFAULT_ITERATIONS,
     DEFAULT_N_STEPS,
+    DEFAULT_WARM_START,
     PAPER_ITERATIONS,
     PAPER_N_STEPS,
 )
@@ -230,7 +231,8 @@ class Row:
     kind: str = "ours"
     batch: int = 1
     peak: int | None = None
-    aucs: tuple[float, float] | None = None
+    #: per-image deletion and insertion AUCs, each of shape (images,)
+    aucs: tuple[Tensor, Tensor] | None = None
 
 
 def measure(label, counting, images, fn, kind="ours", batch=1) -> tuple[Row, Any]:
@@ -262,10 +264,19 @@ def _memory_work(state, kind: str, n_steps: int, batch: int, chunk: int | None) 
         network_cost(model, images, targets, 1, n_steps, chunk)
 
 
-def aucs(model, images, targets, heatmaps, args) -> tuple[float, float]:
+def aucs(model, images, targets, heatmaps, args) -> tuple[Tensor, Tensor]:
+    """Per-image deletion and insertion AUCs (blurred baseline, probability)."""
     result = deletion_insertion(model, images, heatmaps, targets, n_steps=args.metric_steps,
                                 internal_batch_size=METRIC_CHUNK)
-    return float(result.deletion_auc.mean()), float(result.insertion_auc.mean())
+    return result.deletion_auc, result.insertion_auc
+
+
+def paired_difference(ours: Tensor, theirs: Tensor) -> str:
+    """Mean and standard error of ``ours - theirs`` over the images both explained."""
+    difference = ours[: theirs.shape[0]] - theirs
+    n = difference.shape[0]
+    error = float(difference.std() / n**0.5) if n > 1 else float("nan")
+    return f"{float(difference.mean()):+.4f} +- {error:.4f}"
 
 
 def compare(args, name: str) -> list[Row]:
@@ -278,7 +289,7 @@ def compare(args, name: str) -> list[Row]:
     rows = []
     heatmaps = {}
     few = slice(0, args.authors_images)
-    warm = " warm" if args.warm_start else ""
+    warm = " warm" if args.warm_start else " cold"
     for batch in args.batch_sizes:
         subset = few if batch == 1 else slice(0, args.images)
         row, maps = measure(
@@ -337,7 +348,8 @@ def print_rows(name: str, rows: Sequence[Row], args) -> None:
           f"{'deletion':>9s} {'insertion':>9s}")
     for row in rows:
         peak = format_bytes(row.peak) if row.peak is not None else "-"
-        auc = f"{row.aucs[0]:9.4f} {row.aucs[1]:9.4f}" if row.aucs else f"{'-':>9s} {'-':>9s}"
+        auc = (f"{row.aucs[0].mean():9.4f} {row.aucs[1].mean():9.4f}" if row.aucs
+               else f"{'-':>9s} {'-':>9s}")
         print(f"{row.label:38s} {row.seconds_per_image:9.2f} {row.forward_only:8.0f} "
               f"{row.forward_backward:8.0f} {peak:>10s} {auc}")
     ours = [r for r in rows if r.kind == "ours"]
@@ -354,6 +366,12 @@ def print_rows(name: str, rows: Sequence[Row], args) -> None:
     cost = lambda r: r.forward_only + 2 * r.forward_backward  # noqa: E731
     print(f"network examples per image, forward+2*backward units: a/b = "
           f"{cost(best_a) / cost(b):.3f}, a/c = {cost(largest_a) / cost(c):.3f}")
+    print(f"AUC minus (b)'s on the {b.aucs[0].shape[0]} image(s) (b) explained, mean +- "
+          "standard error (deletion: negative is better; insertion: positive is better):")
+    for row in rows:
+        if row.aucs is not None and row is not b:
+            print(f"  {row.label:36s} deletion {paired_difference(row.aucs[0], b.aucs[0])}"
+                  f"   insertion {paired_difference(row.aucs[1], b.aucs[1])}")
 
 
 # ---------------------------------------------------------------------------------------
@@ -361,16 +379,39 @@ def print_rows(name: str, rows: Sequence[Row], args) -> None:
 # ---------------------------------------------------------------------------------------
 
 
-SWEEP = (
-    ("5x5", {"iterations": 5, "n_steps": 5}),
-    ("10x5", {"iterations": 10, "n_steps": 5}),
-    ("5x10", {"iterations": 5, "n_steps": 10}),
-    ("10x10", {"iterations": 10, "n_steps": 10}),
-    ("15x20", {"iterations": PAPER_ITERATIONS, "n_steps": PAPER_N_STEPS}),
-    ("5x5 warm", {"iterations": 5, "n_steps": 5, "warm_start": True}),
-    ("10x10 warm", {"iterations": 10, "n_steps": 10, "warm_start": True}),
-    ("10x10 nag", {"iterations": 10, "n_steps": 10, "optimizer": "nag"}),
-)
+#: Settings compared by ``--sweep`` unless ``--settings`` names others.
+SWEEP = ("5x5", "10x5", "5x10", "10x10", "15x20", "5x5 warm", "10x10 warm", "10x10 nag")
+
+
+def sweep_options(label: str) -> dict[str, Any]:
+    """``"ITERATIONSxSTEPS"`` plus an optional word, as keyword arguments of
+    :meth:`IGOS.attribute`: none or ``cold`` is the papers' line search (every search starts
+    at ``alpha0``), ``warm`` sets ``warm_start=True``, ``nag`` ``optimizer="nag"``."""
+    size, *words = label.split()
+    try:
+        iterations, n_steps = (int(part) for part in size.split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a setting like '10x5', '10x5 warm' or '10x10 nag', got {label!r}"
+        ) from None
+    options: dict[str, Any] = {"iterations": iterations, "n_steps": n_steps,
+                               "warm_start": False}
+    for word in words:
+        if word not in ("warm", "cold", "nag"):
+            raise argparse.ArgumentTypeError(
+                f"expected 'warm', 'cold' or 'nag' after the size, got {word!r} in {label!r}"
+            )
+        if word == "nag":
+            options["optimizer"] = "nag"
+        else:
+            options["warm_start"] = word == "warm"
+    return options
+
+
+def sweep_setting(label: str) -> str:
+    """argparse type of ``--settings``: the label, checked by :func:`sweep_options`."""
+    sweep_options(label)
+    return label
 
 
 def sweep(args) -> None:
@@ -384,9 +425,8 @@ def sweep(args) -> None:
           f"threads {torch.get_num_threads()} ==")
     print(f"{'setting':18s} {'s/image':>8s} {'fwd/img':>8s} {'f+b/img':>8s} {'deletion':>9s} "
           f"{'insertion':>9s}  per-image deletion / insertion")
-    for label, options in SWEEP:
-        if args.settings and label not in args.settings:
-            continue
+    for label in args.settings or SWEEP:
+        options = sweep_options(label)
         if args.quick:
             options = {**options, "iterations": min(options["iterations"], 2)}
         options = dict(options)
@@ -417,8 +457,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: 64 px, 2 images, 2x2")
     parser.add_argument("--sweep", action="store_true", help="settings sweep instead")
-    parser.add_argument("--settings", nargs="+", choices=[label for label, _ in SWEEP],
-                        default=None, help="sweep only these settings")
+    parser.add_argument("--settings", nargs="+", type=sweep_setting, default=None,
+                        help="sweep these settings instead, e.g. '10x5' '10x5 warm' '5x5 nag'")
     parser.add_argument("--skip-views", type=int, default=0, help="sweep: start at this view")
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
     parser.add_argument("--images", type=int, default=8,
@@ -439,7 +479,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="internal_batch_size (default: the package's, 8 rows on a CPU)")
     parser.add_argument("--metric-steps", type=int, default=56,
                         help="deletion/insertion curve steps")
-    parser.add_argument("--warm-start", action="store_true", help="(a) with warm_start=True")
+    parser.add_argument("--warm-start", action=argparse.BooleanOptionalAction,
+                        default=DEFAULT_WARM_START,
+                        help="(a) with warm_start=True / False (default: the package's, "
+                        "%(default)s)")
     parser.add_argument("--also-nag", action="store_true", help="add (a') ours with nag")
     parser.add_argument("--no-memory", action="store_true", help="skip peak-memory runs")
     parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")

@@ -348,8 +348,19 @@ def test_warm_start_begins_each_search_at_the_previous_accepted_step(monkeypatch
     for t in range(1, len(calls)):
         previous = result.step_sizes[:, t - 1]
         assert torch.equal(calls[t][4]["alpha0"], previous)
-    cold = IGOS(model).optimize(images, 1, mask_size=7, iterations=4, n_steps=3, noise_std=0.0)
-    assert bool((result.losses[:, -1] <= cold.losses[:, 0]).all())
+    assert bool((result.losses[:, 1:] <= result.losses[:, :-1] + 1e-12).all())
+
+
+def test_cold_line_search_restarts_every_search_at_alpha0_as_the_papers(monkeypatch):
+    model = PlantedEvidence().double().eval()
+    images = planted_images(n=2, seed=1).double()
+    calls = spy_line_search(monkeypatch)
+    IGOS(model).optimize(images, 1, mask_size=7, iterations=4, n_steps=3, noise_std=0.0,
+                         warm_start=False, alpha0=500.0)
+    assert len(calls) >= 2
+    for call in calls:
+        assert torch.equal(torch.as_tensor(call[4]["alpha0"]).expand(2), torch.full((2,), 500.0,
+                                                                                   dtype=D64))
 
 
 def test_heatmaps_feed_captum_metrics_like_any_attribution():
