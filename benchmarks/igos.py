@@ -17,6 +17,10 @@ stop early). Measured in one run, per model:
   stop, parameters' gradients not requested, at the papers' 15 x 20 (``--authors-setting``);
 - ``(c) network``: ``iterations`` x one batched forward+backward of the ``n_steps`` path
   points of every image with mask-only gradients (the floor for any I-GOS iteration).
+- ``(c') forward only``: ``iterations`` x one batched forward pass of the same points, the
+  cost of one line-search trial per iteration: any Armijo search evaluates the objective
+  at least once per iteration, so ``(c + c') / c`` is the floor of a/c for the line
+  search (``optimizer="nag"`` has no trials and a floor of 1).
 
 Printed: seconds per image, network examples per image (forward-only and
 forward+backward, a load-independent cost), peak memory (``benchmarks/_measure.py``, one
@@ -203,9 +207,10 @@ def ours_heatmaps(model, images, targets, iterations, n_steps, batch, chunk, see
     return torch.cat(outputs)
 
 
-def network_cost(model, images, targets, iterations, n_steps, chunk) -> None:
+def network_cost(model, images, targets, iterations, n_steps, chunk, with_grad=True) -> None:
     """``iterations`` x forward+backward of all path points, gradients w.r.t. the mask only,
-    in passes of ``chunk`` rows (``None``: the package's default, ``0``: one pass)."""
+    in passes of ``chunk`` rows (``None``: the package's default, ``0``: one pass);
+    ``with_grad=False``: forward only, the cost of one line-search trial per iteration."""
     rows = default_rows_per_pass(images.device) if chunk is None else (chunk or None)
     scorer = PathScorer(scored_forward(model, "probability"), images, blur_baseline(images),
                         targets, None, n_steps, rows)
@@ -214,7 +219,7 @@ def network_cost(model, images, targets, iterations, n_steps, chunk) -> None:
     deletion = torch.zeros(images.shape[0], dtype=torch.bool)
     for _ in range(iterations):
         up = upsample_mask(mask, tuple(images.shape[-2:]))
-        scorer.path_scores(up, index, deletion, None, True)
+        scorer.path_scores(up, index, deletion, None, with_grad)
 
 
 # ---------------------------------------------------------------------------------------
@@ -261,7 +266,7 @@ def _memory_work(state, kind: str, n_steps: int, batch: int, chunk: int | None) 
     elif kind == "authors":
         authors_heatmaps(model, images[:1], targets[:1], 1, n_steps)
     else:
-        network_cost(model, images, targets, 1, n_steps, chunk)
+        network_cost(model, images, targets, 1, n_steps, chunk, with_grad=kind == "network")
 
 
 def aucs(model, images, targets, heatmaps, args) -> tuple[Tensor, Tensor]:
@@ -326,6 +331,13 @@ def compare(args, name: str) -> list[Row]:
             "network", batch,
         )
         rows.append(row)
+    row, _ = measure(
+        f"(c') forward only, batch {batch}", counting, images[:batch],
+        lambda: network_cost(counting, images[:batch], targets[:batch], its, steps, args.chunk,
+                             with_grad=False),
+        "trial", batch,
+    )
+    rows.append(row)
     if not args.no_memory:
         for row in rows:
             row.peak = peak_memory(
@@ -363,6 +375,10 @@ def print_rows(name: str, rows: Sequence[Row], args) -> None:
           f"({largest_a.label} vs the faster (c): {c.label})")
     for nag in (r for r in rows if r.kind == "nag"):
         print(f"a'/c = {nag.seconds_per_image / c.seconds_per_image:.3f} ({nag.label})")
+    (trial,) = [r for r in rows if r.kind == "trial"]
+    floor = c.seconds_per_image + trial.seconds_per_image
+    print(f"line-search floor (c + c')/c = {floor / c.seconds_per_image:.3f} (one trial per "
+          f"iteration); a/(c + c') = {largest_a.seconds_per_image / floor:.3f}")
     cost = lambda r: r.forward_only + 2 * r.forward_backward  # noqa: E731
     print(f"network examples per image, forward+2*backward units: a/b = "
           f"{cost(best_a) / cost(b):.3f}, a/c = {cost(largest_a) / cost(c):.3f}")
