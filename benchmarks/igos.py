@@ -442,11 +442,10 @@ def sweep(args) -> None:
     print(f"{'setting':18s} {'s/image':>8s} {'fwd/img':>8s} {'f+b/img':>8s} {'deletion':>9s} "
           f"{'insertion':>9s}  per-image deletion / insertion")
     for label in args.settings or SWEEP:
-        options = sweep_options(label)
-        if args.quick:
-            options = {**options, "iterations": min(options["iterations"], 2)}
-        options = dict(options)
+        options = sweep_options(label)  # a fresh dict per label: popping is safe
         its, steps = options.pop("iterations"), options.pop("n_steps")
+        if args.quick:
+            its = min(its, 2)
         deletion, insertion, seconds = [], [], []
         for seed in range(args.seeds):
             row, maps = measure(label, counting, images, lambda its=its, steps=steps, o=options,
