@@ -200,7 +200,7 @@ def ours_heatmaps(model, images, targets, iterations, n_steps, batch, chunk, see
     for start in range(0, images.shape[0], batch):
         rows = slice(start, start + batch)
         outputs.append(igos.attribute(
-            images[rows], targets[rows], mask_size=MASK_SIZE, iterations=iterations,
+            images[rows], target=targets[rows], mask_size=MASK_SIZE, iterations=iterations,
             n_steps=n_steps, internal_batch_size=chunk,
             generator=torch.Generator().manual_seed(seed), **options,
         ))

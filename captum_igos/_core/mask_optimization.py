@@ -21,6 +21,7 @@ from captum._utils.common import (
 from captum._utils.progress import progress
 from captum._utils.typing import BaselineType, TargetType, TensorOrTupleOfTensorsGeneric
 from captum.attr import GradientAttribution
+from captum.log import log_usage
 from torch import Tensor
 
 from captum_igos._utils.masks import upsample_mask
@@ -294,11 +295,12 @@ class MaskAttribution(GradientAttribution):
     ) -> MaskObjective:
         raise NotImplementedError
 
+    @log_usage()
     def attribute(  # type: ignore[override]
         self,
         inputs: TensorOrTupleOfTensorsGeneric,
-        target: TargetType = None,
         baselines: BaselineType = None,
+        target: TargetType = None,
         additional_forward_args: Any = None,
         *,
         mask_size: int | tuple[int, int] = 28,
@@ -325,11 +327,11 @@ class MaskAttribution(GradientAttribution):
 
         Args:
             inputs: images of shape (N, C, H, W), or a 1-tuple holding them.
-            target: the explained output per image (any Captum ``TargetType``); ``None``
-                explains each image's top-1 class, as both papers do.
             baselines: :math:`\\tilde x`; ``None`` is
                 :func:`captum_igos.baselines.blur_baseline` of the inputs; a number or a
                 tensor broadcastable to the inputs (Captum's rule) is accepted too.
+            target: the explained output per image (any Captum ``TargetType``); ``None``
+                explains each image's top-1 class, as both papers do.
             additional_forward_args: extra arguments of ``forward_func``; tensors have one
                 row per image.
             mask_size: ``h = w`` or ``(h, w)``, from 1 up to the input size (28).
@@ -380,8 +382,8 @@ class MaskAttribution(GradientAttribution):
         is_inputs_tuple = _is_tuple(inputs)
         result = self.optimize(
             inputs,
-            target,
             baselines,
+            target,
             additional_forward_args,
             mask_size=mask_size,
             iterations=iterations,
@@ -407,8 +409,8 @@ class MaskAttribution(GradientAttribution):
     def optimize(
         self,
         inputs: TensorOrTupleOfTensorsGeneric,
-        target: TargetType = None,
         baselines: BaselineType = None,
+        target: TargetType = None,
         additional_forward_args: Any = None,
         *,
         mask_size: int | tuple[int, int] = 28,

@@ -22,6 +22,7 @@ from captum._utils.common import (
 from captum._utils.gradient import compute_layer_gradients_and_eval
 from captum._utils.typing import BaselineType, TargetType
 from captum.attr import GradientAttribution, LayerAttribution
+from captum.log import log_usage
 from torch import Tensor
 from torch.nn import Module
 
@@ -114,11 +115,12 @@ class LayerRSIGradCam(LayerAttribution, GradientAttribution):
     def has_convergence_delta(self) -> bool:
         return True
 
-    def attribute(
+    @log_usage()
+    def attribute(  # type: ignore[override]
         self,
         inputs: TensorOrTuple,
-        target: TargetType = None,
         baselines: BaselineType = None,
+        target: TargetType = None,
         additional_forward_args: Any = None,
         n_steps: int = 50,
         method: str = "riemann_trapezoid",
@@ -137,11 +139,11 @@ class LayerRSIGradCam(LayerAttribution, GradientAttribution):
         Args:
             inputs: a tensor ``(N, ...)`` or tuple of tensors with the same ``N``;
                 floating point.
-            target: any Captum target (int, tuple, tensor or list of per-example
-                targets). ``None`` explains each example's top-1 class.
             baselines: the path's start ``x'``: number(s) or tensor(s) broadcastable to
                 the inputs; ``None`` is zeros (the authors use a black image: pass the
                 normalised black image explicitly).
+            target: any Captum target (int, tuple, tensor or list of per-example
+                targets). ``None`` explains each example's top-1 class.
             additional_forward_args: passed to ``forward_func`` after the inputs; tensors
                 with a batch dimension are repeated for every path point.
             n_steps: intervals ``n`` on the path (``n + 1`` points; ``2n + 1`` for

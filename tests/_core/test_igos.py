@@ -87,7 +87,8 @@ def test_accepted_steps_satisfy_armijo_and_objective_never_increases(monkeypatch
     model = PlantedEvidence().double().eval()
     images = planted_images(n=2, seed=1).double()
     calls = spy_line_search(monkeypatch)
-    result = IGOS(model).optimize(images, 1, mask_size=7, iterations=5, n_steps=4, noise_std=0.0,
+    result = IGOS(model).optimize(
+        images, target=1, mask_size=7, iterations=5, n_steps=4, noise_std=0.0,
                                   armijo=0.3)
     baselines = blur_baseline(images)
     accepted_steps = 0
@@ -124,10 +125,11 @@ def test_batch_equals_one_image_at_a_time(optimizer, noise_std):
     target = torch.tensor([1, 1, 0])
     settings = {"mask_size": 7, "iterations": 4, "n_steps": 3, "noise_std": noise_std,
                 "optimizer": optimizer}
-    together = IGOS(model).optimize(images, target, generator=torch.Generator().manual_seed(4),
+    together = IGOS(model).optimize(
+        images, target=target, generator=torch.Generator().manual_seed(4),
                                     internal_batch_size=5, **settings)
     for i in range(3):
-        alone = IGOS(model).optimize(images[i : i + 1], target[i : i + 1],
+        alone = IGOS(model).optimize(images[i : i + 1], target=target[i : i + 1],
                                      generator=torch.Generator().manual_seed(4), **settings)
         torch.testing.assert_close(together.mask[i], alone.mask[0], rtol=0, atol=1e-10)
         torch.testing.assert_close(together.step_sizes[i], alone.step_sizes[0])
@@ -185,12 +187,12 @@ def test_attribute_is_heatmap_of_optimize_and_formats_like_captum():
 def test_baselines_as_number_or_tensor():
     model, images = tiny_setup(n=2, seed=4)
     gen = torch.Generator
-    by_number = IGOS(model).optimize(images, 1, 0.25, generator=gen().manual_seed(0), **TINY)
-    by_tensor = IGOS(model).optimize(images, 1, torch.full((1, 3, 1, 1), 0.25, dtype=D64),
+    by_number = IGOS(model).optimize(images, 0.25, 1, generator=gen().manual_seed(0), **TINY)
+    by_tensor = IGOS(model).optimize(images, torch.full((1, 3, 1, 1), 0.25, dtype=D64), 1,
                                      generator=gen().manual_seed(0), **TINY)
     torch.testing.assert_close(by_number.mask, by_tensor.mask, rtol=0, atol=0)
-    blurred = IGOS(model).optimize(images, 1, None, generator=gen().manual_seed(0), **TINY)
-    explicit = IGOS(model).optimize(images, 1, blur_baseline(images),
+    blurred = IGOS(model).optimize(images, None, 1, generator=gen().manual_seed(0), **TINY)
+    explicit = IGOS(model).optimize(images, blur_baseline(images), 1,
                                     generator=gen().manual_seed(0), **TINY)
     torch.testing.assert_close(blurred.mask, explicit.mask, rtol=0, atol=0)
     assert not torch.equal(by_number.losses, blurred.losses)
@@ -342,7 +344,8 @@ def test_warm_start_begins_each_search_at_the_previous_accepted_step(monkeypatch
     model = PlantedEvidence().double().eval()
     images = planted_images(n=2, seed=1).double()
     calls = spy_line_search(monkeypatch)
-    result = IGOS(model).optimize(images, 1, mask_size=7, iterations=4, n_steps=3, noise_std=0.0,
+    result = IGOS(model).optimize(
+        images, target=1, mask_size=7, iterations=4, n_steps=3, noise_std=0.0,
                                   warm_start=True)
     assert torch.equal(calls[0][4]["alpha0"], torch.full((2,), 1000.0, dtype=D64))
     for t in range(1, len(calls)):
@@ -355,7 +358,8 @@ def test_cold_line_search_restarts_every_search_at_alpha0_as_the_papers(monkeypa
     model = PlantedEvidence().double().eval()
     images = planted_images(n=2, seed=1).double()
     calls = spy_line_search(monkeypatch)
-    IGOS(model).optimize(images, 1, mask_size=7, iterations=4, n_steps=3, noise_std=0.0,
+    IGOS(model).optimize(
+        images, target=1, mask_size=7, iterations=4, n_steps=3, noise_std=0.0,
                          warm_start=False, alpha0=500.0)
     assert len(calls) >= 2
     for call in calls:
@@ -436,4 +440,4 @@ def test_attribute_takes_exactly_the_options_of_optimize_with_the_same_defaults(
     assert all(attribute[name].default == optimize[name].default for name in attribute)
     assert attribute["mask_size"].kind is inspect.Parameter.KEYWORD_ONLY
     with pytest.raises(TypeError, match="mask_szie"):
-        IGOS(PlantedEvidence()).attribute(planted_images(), 1, mask_szie=7)
+        IGOS(PlantedEvidence()).attribute(planted_images(), target=1, mask_szie=7)

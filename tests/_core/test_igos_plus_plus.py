@@ -120,7 +120,8 @@ def test_accepted_steps_satisfy_armijo_and_objective_never_increases(monkeypatch
     model = PlantedEvidence().double().eval()
     images = planted_images(n=2, seed=1).double()
     calls = spy_line_search(monkeypatch)
-    result = IGOSPlusPlus(model).optimize(images, 1, mask_size=7, iterations=4, n_steps=3,
+    result = IGOSPlusPlus(model).optimize(
+        images, target=1, mask_size=7, iterations=4, n_steps=3,
                                           noise_std=0.0)
     baselines = blur_baseline(images)
     accepted = 0
@@ -150,9 +151,13 @@ def test_batch_equals_one_image_at_a_time(optimizer):
     target = torch.tensor([1, 1, 0])
     settings = {"mask_size": 7, "iterations": 3, "n_steps": 3, "noise_std": 0.0,
                 "optimizer": optimizer}
-    together = IGOSPlusPlus(model).optimize(images, target, internal_batch_size=7, **settings)
+    together = IGOSPlusPlus(model).optimize(
+        images, target=target, internal_batch_size=7, **settings
+    )
     for i in range(3):
-        alone = IGOSPlusPlus(model).optimize(images[i : i + 1], target[i : i + 1], **settings)
+        alone = IGOSPlusPlus(model).optimize(
+            images[i : i + 1], target=target[i : i + 1], **settings
+        )
         for field in ("deletion_mask", "insertion_mask"):
             torch.testing.assert_close(getattr(together, field)[i], getattr(alone, field)[0],
                                        rtol=0, atol=1e-10)
