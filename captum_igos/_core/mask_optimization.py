@@ -33,7 +33,7 @@ from captum_igos._utils.optimizers import (
 )
 from captum_igos._utils.path_integration import default_rows_per_pass
 from captum_igos._utils.path_scores import PathScorer, draw_noise
-from captum_igos._utils.scores import check_score, score_bounds, scored_forward
+from captum_igos._utils.scores import Score, check_score, score_bounds, scored_forward
 from captum_igos._utils.targets import resolve_target
 from captum_igos._utils.validation import (
     check_choice,
@@ -315,7 +315,7 @@ class MaskAttribution(GradientAttribution):
         decay: float = 0.2,
         armijo: float = 1e-4,
         min_alpha: float = 1e-5,
-        score: str = "probability",
+        score: Score = "probability",
         generator: torch.Generator | None = None,
         internal_batch_size: int | None = None,
         show_progress: bool = False,
@@ -362,7 +362,10 @@ class MaskAttribution(GradientAttribution):
             min_alpha: smallest step size tried (1e-5). An image for which no step size
                 down to it decreases the objective enough has converged: it keeps its
                 mask and stops (the authors' code would take a step below ``min_alpha``).
-            score: ``"probability"`` (softmax over dim 1, the papers') or ``"raw"``.
+            score: ``"probability"`` (softmax over dim 1, the papers'), ``"sigmoid"``
+                (multi-label models), ``"raw"`` (forward functions that return a score,
+                such as :mod:`captum_igos.targets`) or a callable from outputs to scores
+                of the same shape (:mod:`captum_igos._utils.scores`).
             generator: ``torch.Generator`` on the inputs' device for the noise; ``None``
                 uses torch's global generator. The same seed gives the same heatmaps.
             internal_batch_size: most examples per forward pass; an evaluation has
@@ -425,7 +428,7 @@ class MaskAttribution(GradientAttribution):
         decay: float = 0.2,
         armijo: float = 1e-4,
         min_alpha: float = 1e-5,
-        score: str = "probability",
+        score: Score = "probability",
         generator: torch.Generator | None = None,
         internal_batch_size: int | None = None,
         show_progress: bool = False,

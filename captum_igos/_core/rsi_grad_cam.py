@@ -35,7 +35,7 @@ from captum_igos._utils.path_integration import (
     points_per_chunk,
     stieltjes_rule,
 )
-from captum_igos._utils.scores import check_score, scored_forward
+from captum_igos._utils.scores import Score, check_score, scored_forward
 from captum_igos._utils.targets import resolve_target
 from captum_igos._utils.validation import (
     check_baselines_match,
@@ -129,7 +129,7 @@ class LayerRSIGradCam(LayerAttribution, GradientAttribution):
         relu_attributions: bool = False,
         attr_dim_summation: bool = True,
         return_convergence_delta: bool = False,
-        score: str = "probability",
+        score: Score = "probability",
         gradient_relu: bool = False,
         channel_reduction: str = "sum",
         map_activations: str = "input",
@@ -164,8 +164,10 @@ class LayerRSIGradCam(LayerAttribution, GradientAttribution):
             attr_dim_summation: reduce over channels; ``False`` returns the per-channel
                 terms ``w_k A_k`` of shape ``(N, K, h, w)``, as ``LayerGradCam`` does.
             return_convergence_delta: also return ``sum R - (y(x) - y(x'))`` per example.
-            score: ``"probability"`` (softmax of the output, the authors' choice) or
-                ``"raw"`` (the output itself, Captum's convention).
+            score: ``"probability"`` (softmax of the output, the authors' choice),
+                ``"sigmoid"`` (multi-label models), ``"raw"`` (the output itself,
+                Captum's convention; for :mod:`captum_igos.targets` wrappers) or a
+                callable from outputs to scores of the same shape.
             gradient_relu: authors' port: ReLU on every step's layer gradient ``G_m``
                 before the sum (the sum is then no longer complete).
             channel_reduction: ``"sum"`` (``sum_k w_k A_k``) or ``"mean"`` (authors'

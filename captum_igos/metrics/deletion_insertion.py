@@ -43,7 +43,7 @@ from captum._utils.typing import TargetType
 from torch import Tensor
 
 from captum_igos._utils.path_scores import rows_additional_args
-from captum_igos._utils.scores import check_score, scored_forward
+from captum_igos._utils.scores import Score, check_score, scored_forward
 from captum_igos._utils.targets import resolve_target
 from captum_igos._utils.validation import (
     check_choice,
@@ -263,7 +263,7 @@ def deletion_insertion(
     grid: GridType = None,
     channel_reduction: str = "sum",
     additional_forward_args: Any = None,
-    score: str = "probability",
+    score: Score = "probability",
     internal_batch_size: int | None = None,
     show_progress: bool = False,
 ) -> DeletionInsertionResult:
@@ -303,7 +303,8 @@ def deletion_insertion(
             ``"abs_sum"``.
         additional_forward_args: passed to ``forward_func`` after the inputs; tensors are
             indexed along dim 0 with each perturbed example's image.
-        score: ``"probability"`` (default) or ``"raw"``.
+        score: ``"probability"`` (default), ``"sigmoid"`` (multi-label), ``"raw"`` or a
+            callable from outputs to scores (:mod:`captum_igos._utils.scores`).
         internal_batch_size: examples per forward pass; ``None`` sends all
             ``2 * n_steps * N`` in one pass (as Captum does).
         show_progress: show a progress bar over the chunks.
