@@ -8,6 +8,7 @@ from captum_igos._core.igos import IGOS
 from captum_igos._core.igos_plus_plus import IGOSPlusPlus
 from captum_igos._core.mask_optimization import MaskOptimizationResult
 from captum_igos._core.rsi_grad_cam import LayerRSIGradCam
+from captum_igos._utils.reshape import vit_reshape_transform
 
 __version__ = "0.1.0"
 
@@ -18,4 +19,5 @@ __all__ = [
     "MaskOptimizationResult",
     "__version__",
     "metrics",
+    "vit_reshape_transform",
 ]

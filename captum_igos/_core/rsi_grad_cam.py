@@ -35,6 +35,7 @@ from captum_igos._utils.path_integration import (
     points_per_chunk,
     stieltjes_rule,
 )
+from captum_igos._utils.reshape import ReshapeTransform
 from captum_igos._utils.scores import Score, check_score, scored_forward
 from captum_igos._utils.targets import resolve_target
 from captum_igos._utils.validation import (
@@ -99,6 +100,7 @@ class LayerRSIGradCam(LayerAttribution, GradientAttribution):
         forward_func: Callable[..., Tensor],
         layer: Module,
         device_ids: list[int] | None = None,
+        reshape_transform: ReshapeTransform = None,
     ) -> None:
         """
         Args:
@@ -108,9 +110,22 @@ class LayerRSIGradCam(LayerAttribution, GradientAttribution):
                 convolutional block.
             device_ids: as in Captum, only needed when ``forward_func`` wraps a
                 ``DataParallel`` model without exposing its ``device_ids``.
+            reshape_transform: for layers whose output is not ``(N, K, h, w)`` or
+                ``(N, K)``, such as a vision transformer's tokens ``(N, tokens, dim)``: a
+                callable from the layer tensor to ``(N, K, h, w)`` that only selects,
+                reorders and reshapes entries, applied to the activations and to their
+                gradients alike (:func:`captum_igos.vit_reshape_transform` for a class
+                token plus a square grid of patches). Entries it drops (the class token)
+                leave the sum, so the convergence delta no longer tends to 0.
         """
         LayerAttribution.__init__(self, forward_func, layer, device_ids)
         GradientAttribution.__init__(self, forward_func)
+        if reshape_transform is not None and not callable(reshape_transform):
+            raise TypeError(
+                "expected reshape_transform to be a callable from the layer's output to "
+                f"(N, K, h, w) or None, got {describe(reshape_transform)}"
+            )
+        self.reshape_transform = reshape_transform
 
     def has_convergence_delta(self) -> bool:
         return True
@@ -292,8 +307,8 @@ class LayerRSIGradCam(LayerAttribution, GradientAttribution):
                     device_ids=device_ids,
                     attribute_to_layer_input=attribute_to_layer_input,
                 )
-            grads = tuple(_by_step(g, num_examples) for g in grads)
-            evals = tuple(_by_step(a, num_examples) for a in evals)
+            grads = tuple(_by_step(self._layer_map(g), num_examples) for g in grads)
+            evals = tuple(_by_step(self._layer_map(a), num_examples) for a in evals)
             if carried is not None:
                 grads = tuple(torch.cat((c.unsqueeze(0), g)) for c, g in zip(carried[0], grads))
                 evals = tuple(torch.cat((c.unsqueeze(0), a)) for c, a in zip(carried[1], evals))
@@ -306,6 +321,28 @@ class LayerRSIGradCam(LayerAttribution, GradientAttribution):
                 activations = tuple(a[map_point - start] for a in evals)
         assert sums is not None  # n_steps >= 1 gives at least one chunk
         return sums, activations
+
+
+    def _layer_map(self, rows: Tensor) -> Tensor:
+        """A layer tensor (or its gradient) as ``(rows, K, h, w)`` or ``(rows, K)``."""
+        mapped = rows if self.reshape_transform is None else self.reshape_transform(rows)
+        if not isinstance(mapped, Tensor) or mapped.dim() not in (2, 4):
+            shape = tuple(mapped.shape) if isinstance(mapped, Tensor) else describe(mapped)
+            source = "reshape_transform's output" if self.reshape_transform else "the layer"
+            hint = (
+                "" if self.reshape_transform else
+                "; for token layers (e.g. a ViT's (N, tokens, dim)) pass reshape_transform="
+                "captum_igos.vit_reshape_transform or your own callable to (N, K, h, w)"
+            )
+            raise ValueError(
+                f"expected {source} of shape (N, K, h, w) or (N, K), got {shape}{hint}"
+            )
+        if mapped.shape[0] != rows.shape[0]:
+            raise ValueError(
+                f"expected reshape_transform to keep the {rows.shape[0]} rows of the layer "
+                f"tensor {tuple(rows.shape)}, got {tuple(mapped.shape)}"
+            )
+        return mapped
 
 
 def _without_graph(forward: Callable[..., Tensor]) -> Callable[..., Tensor]:

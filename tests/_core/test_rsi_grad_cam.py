@@ -400,7 +400,7 @@ def test_no_side_effects_inside_no_grad_and_inputs_untouched(data):
          "method to be one of 'riemann_left'.*got 'gausslegendre'"),
         (dict(layer="outside"), ValueError,
          "layer to be a submodule of the model SmoothNet, got Conv2d"),
-        (dict(score="logit"), ValueError, "score to be one of 'probability', 'raw'"),
+        (dict(score="logit"), ValueError, "score to be one of 'probability', 'sigmoid', 'raw'"),
         (dict(channel_reduction="max"), ValueError, "channel_reduction to be one of"),
         (dict(internal_batch_size=0), ValueError, "internal_batch_size >= 1, got 0"),
     ],
