@@ -9,10 +9,11 @@ probability, pixels ranked by the signed channel sum). Printed as a table and wr
 ``benchmarks/results/faithfulness.md`` and ``.csv`` (``faithfulness-quick.*`` with
 ``--quick``), with seconds per image for each method.
 
-Methods: IGOS, IGOSPlusPlus, LayerRSIGradCam (this package; ones that have not landed
-yet are listed as such), Captum's IntegratedGradients (black baseline), Saliency,
-LayerGradCam, Occlusion, and a random map. Captum's methods explain the raw logit (their
-convention), ours the probability (the papers'); the metric scores the probability for all.
+Methods: every entry of the method registry (``captum_igos.cli.methods.REGISTRY``, the
+one the command line uses), named by class: IGOS, IGOSPlusPlus, LayerRSIGradCam (this
+package), Captum's LayerGradCam, IntegratedGradients (black baseline here), Saliency,
+Occlusion, and a random map. Captum's methods explain the raw logit (their convention),
+ours the probability (the papers'); the metric scores the probability for all.
 
 The metric's own cost is measured against the pure forward passes it needs
 (``2 * n_steps`` per image, in the same chunks) and the ratio printed; it must stay
@@ -40,13 +41,12 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` and the pack
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
-from captum.attr import IntegratedGradients, LayerGradCam, Occlusion, Saliency
 from captum.metrics import infidelity
 from torch import Tensor
 
-import captum_igos
 from benchmarks._measure import time_call
 from benchmarks._photos import PHOTO_SOURCES, photo_views
+from captum_igos.cli.methods import BLACK_IMAGE, REGISTRY, Request, compute, settings_for
 from captum_igos.metrics import deletion_insertion
 from captum_igos.metrics.deletion_insertion import saliency_map
 from captum_igos.models import load_model
@@ -80,44 +80,33 @@ FULL = Settings(4, 100, None, 50, 50, 32, 16, 64, 3, 32, ())
 INFIDELITY_NOISE = 0.1
 
 
-def build_methods(loaded, settings: Settings, black: Tensor) -> tuple[dict[str, Method], list[str]]:
-    """Name -> ``attribute(x, target)``, and notes on methods that are not available."""
-    model, layer, batch = loaded.model, loaded.default_layer, settings.batch
-    window, stride = settings.occlusion_window, settings.occlusion_stride
+def option_values(settings: Settings) -> dict:
+    """The registry's option values (by ``dest``) for these benchmark settings."""
+    values = {"rsi_steps": settings.rsi_steps, "ig_steps": settings.ig_steps,
+              "ig_baselines": BLACK_IMAGE, "occlusion_window": settings.occlusion_window,
+              "occlusion_stride": settings.occlusion_stride, "batch_size": settings.batch,
+              "random_size": None}
+    mask = dict(settings.mask_kwargs)  # IGOS / IGOSPlusPlus: else the library's defaults
+    values.update(iterations=mask.get("iterations"), igos_steps=mask.get("n_steps"))
+    return values
+
+
+def build_methods(loaded, settings: Settings, black: Tensor) -> dict[str, Method]:
+    """Table name -> ``attribute(x, target)`` for every method of the registry."""
+    values = option_values(settings)
+    generator = torch.Generator().manual_seed(0)  # the random map: one stream for the run
     methods: dict[str, Method] = {}
-    notes: list[str] = []
-    for name in ("IGOS", "IGOSPlusPlus"):
-        cls = getattr(captum_igos, name, None)
-        if cls is None:
-            notes.append(f"{name}: not landed yet (captum_igos.{name} missing), left out")
-            continue
-        methods[name] = lambda x, t, cls=cls: cls(model).attribute(
-            x, target=t, internal_batch_size=batch, **dict(settings.mask_kwargs)
-        )
-    rsi = getattr(captum_igos, "LayerRSIGradCam", None)
-    if rsi is None:
-        notes.append("LayerRSIGradCam: not landed yet, left out")
-    else:
-        methods["LayerRSIGradCam"] = lambda x, t: rsi(model, layer).attribute(
-            x, target=t, baselines=black, n_steps=settings.rsi_steps, internal_batch_size=batch
-        )
-    methods["IntegratedGradients"] = lambda x, t: IntegratedGradients(model).attribute(
-        x, baselines=black, target=t, n_steps=settings.ig_steps, internal_batch_size=batch
-    )
-    methods["Saliency"] = lambda x, t: Saliency(model).attribute(x, target=t)
-    methods["LayerGradCam"] = lambda x, t: LayerGradCam(model, layer).attribute(x, target=t)
-    methods["Occlusion"] = lambda x, t: Occlusion(model).attribute(
-        x,
-        target=t,
-        sliding_window_shapes=(3, window, window),
-        strides=(3, stride, stride),
-        perturbations_per_eval=batch,
-    )
-    generator = torch.Generator().manual_seed(0)
-    methods["random"] = lambda x, t: torch.rand(
-        x.shape[0], 1, *x.shape[-2:], generator=generator
-    ).to(x.device)
-    return methods, notes
+    for name, spec in REGISTRY.items():
+        method_settings = settings_for(name, values, loaded.default_layer_name)
+
+        def method(x, t, name=name, method_settings=method_settings):
+            request = Request(loaded.model, x, t, method_settings, layer=loaded.default_layer,
+                              baselines=black,
+                              generator=generator if name == "random" else None)
+            return compute(name, request)
+
+        methods[spec.title] = method
+    return methods
 
 
 #: Methods slower than this (seconds per batch) are timed once, faster ones ``repeats`` times.
@@ -282,9 +271,10 @@ def main(argv: list[str] | None = None) -> None:
     with torch.no_grad():
         target = loaded.model(inputs).argmax(dim=1)
     black = loaded.batch(torch.zeros(3, 8, 8))[:1].expand(1, *inputs.shape[1:]).clone()
-    methods, notes = build_methods(loaded, settings, black)
+    methods = build_methods(loaded, settings, black)
     if args.methods:
-        methods = {name: fn for name, fn in methods.items() if name in args.methods}
+        wanted = {REGISTRY[n].title if n in REGISTRY else n for n in args.methods}
+        methods = {name: fn for name, fn in methods.items() if name in wanted}
 
     rows = []
     for name, method in methods.items():
@@ -327,7 +317,6 @@ def main(argv: list[str] | None = None) -> None:
         "",
         format_table(rows),
         "",
-        *[f"- {note}" for note in notes],
         "",
         f"Metric cost: {overhead['metric_s']:.3f} s for {overhead['forwards']} perturbed images "
         f"vs {overhead['forward_s']:.3f} s for the bare forward passes (best of "

@@ -230,7 +230,7 @@ def test_timm_model_from_the_cache(tmp_path, monkeypatch, no_network):
     import timm
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    monkeypatch.setattr(models, "_cached_timm_file", lambda cfg: None)
+    monkeypatch.setattr(models.zoo, "_cached_timm_file", lambda cfg: None)
     start = time.perf_counter()
     with pytest.raises(ModelUnavailableError, match="weights of timm model 'resnet10t' .*could not "
                                                     "be downloaded .*network disabled"):
@@ -240,7 +240,7 @@ def test_timm_model_from_the_cache(tmp_path, monkeypatch, no_network):
     reference = timm.create_model("resnet10t", pretrained=False)
     path = tmp_path / "resnet10t.pth"
     torch.save(reference.state_dict(), path)
-    monkeypatch.setattr(models, "_cached_timm_file", lambda cfg: path)
+    monkeypatch.setattr(models.zoo, "_cached_timm_file", lambda cfg: path)
     loaded = load_model("resnet10t")
     assert loaded.default_layer_name == "layer4" and not loaded.model.training
     torch.testing.assert_close(loaded.model.fc.weight, reference.fc.weight)

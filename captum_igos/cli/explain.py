@@ -1,0 +1,381 @@
+"""``explain`` / ``compare`` / ``demo``: compute each image/method result, then write it.
+
+:func:`explain_item` computes an :class:`Explanation` (the map, the curves, the record)
+and writes nothing; :func:`write_explanation` writes its files. :func:`execute` runs the
+commands over images and methods, resuming finished work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from captum_igos.cli.errors import CLIError
+from captum_igos.cli.files import image_keys, prepare_out, write_figure, write_json, write_npy
+from captum_igos.cli.methods import REGISTRY, Request, black_image, compute, settings_for
+from captum_igos.cli.parser import PROG
+
+__all__ = [
+    "Context",
+    "Explanation",
+    "Item",
+    "Run",
+    "attribute",
+    "execute",
+    "explain_item",
+    "method_settings",
+    "resolve_class",
+    "write_explanation",
+]
+
+
+@dataclass
+class Context:
+    """What every method needs: the loaded model, options and the layer of CAM methods."""
+
+    loaded: Any
+    options: argparse.Namespace
+    layer: Any
+    layer_name: str | None
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+def method_settings(name: str, options: argparse.Namespace, layer_name: str | None) -> dict:
+    """The settings of method ``name`` under the command-line ``options`` (recorded, compared)."""
+    return settings_for(name, vars(options), layer_name)
+
+
+def attribute(name: str, context: Context, inputs: Any, target: int, settings: dict) -> Any:
+    """The attribution of ``inputs`` (1, 3, H, W) for class ``target`` by method ``name``."""
+    method = REGISTRY.get(name)
+    if method is None:
+        raise CLIError(f"unknown method {name!r}")
+    if method.needs_layer and context.layer is None:
+        raise CLIError(
+            f"method {name!r} needs a convolutional layer and model {context.loaded.name!r} "
+            "has no spatial layer; pass --layer NAME"
+        )
+    request = Request(context.loaded.model, inputs, target, settings, layer=context.layer,
+                      baselines=black_image(context.loaded, inputs))
+    return compute(name, request)
+
+
+# --------------------------------------------------------------------------- one image
+
+
+@dataclass
+class Item:
+    """One image and method: where its files go."""
+
+    image: str
+    key: str
+    method: str
+    folder: Path
+
+    def path(self, suffix: str) -> Path:
+        safe = self.method.replace("+", "p")
+        return self.folder / f"{safe}{suffix}"
+
+    @property
+    def files(self) -> dict[str, Path]:
+        return {"overlay": self.path(".png"), "heatmap": self.path(".npy"),
+                "curves": self.path("_curves.png"), "record": self.path(".json")}
+
+
+@dataclass
+class Explanation:
+    """One image/method result, computed and not yet written (torch-cam's result object).
+
+    Attributes:
+        item: the image and method (and where the files go).
+        attributions: the method's output (detached), input- or layer-shaped.
+        heatmap: ``(H, W)`` float map at the model's input size, as the metrics rank it.
+        curves: the :class:`~captum_igos.metrics.DeletionInsertionResult` of the one image.
+        record: the JSON record (class, probability, AUCs, seconds, settings, curves).
+        title: the figures' title.
+    """
+
+    item: Item
+    attributions: Any
+    heatmap: Any
+    curves: Any
+    record: dict
+    title: str
+
+
+def _finished_record(item: Item, expected: dict, force: bool) -> dict | None:
+    """The stored record when this item is done with the same settings; else ``None``."""
+    files = item.files
+    if force or not all(path.is_file() for path in files.values()):
+        return None
+    try:
+        record = json.loads(files["record"].read_text())
+    except (OSError, ValueError):
+        return None
+    stored = {key: record.get(key) for key in expected}
+    if stored != expected:
+        raise CLIError(
+            f"{files['record']} exists with other settings ({_difference(stored, expected)}); "
+            "pass --force to overwrite it or choose another --out"
+        )
+    return record
+
+
+def _difference(stored: dict, expected: dict) -> str:
+    changed = [key for key in expected if stored.get(key) != expected.get(key)]
+    return ", ".join(f"{key}: {stored.get(key)!r} -> {expected.get(key)!r}" for key in changed)
+
+
+def resolve_class(loaded: Any, target: str, probabilities: Any) -> int:
+    """``top1``, an index or a class name -> class index (one-line error if out of range)."""
+    if str(target).strip().lower() == "top1":
+        return int(probabilities.argmax())
+    try:
+        return loaded.class_index(target)
+    except (TypeError, ValueError) as error:
+        raise CLIError(f"--target: {error}") from None
+
+
+def explain_item(item: Item, context: Context, inputs: Any, target: int, probability: float,
+                 expected: dict) -> Explanation:
+    """Compute and score one image/method; writes nothing (see :func:`write_explanation`)."""
+    from captum_igos.metrics import deletion_insertion
+    from captum_igos.metrics.deletion_insertion import saliency_map
+
+    loaded, options = context.loaded, context.options
+    start = time.perf_counter()
+    attributions = attribute(item.method, context, inputs, target, expected["method_settings"])
+    attribution_seconds = time.perf_counter() - start
+    attributions = attributions.detach()
+    start = time.perf_counter()
+    curves = deletion_insertion(
+        loaded.model, inputs, attributions, target=[target],
+        n_steps=options.metric_steps, internal_batch_size=options.batch_size,
+    )
+    metric_seconds = time.perf_counter() - start
+    heatmap = saliency_map(attributions.float(), tuple(inputs.shape[-2:]), 1)[0]
+    class_name = loaded.class_names[target]
+    one = curves[0]
+    record = dict(expected)
+    record.update(
+        image=item.image, method=item.method, class_index=target, class_name=class_name,
+        probability=probability, deletion_auc=one.deletion_auc,
+        insertion_auc=one.insertion_auc, attribution_seconds=round(attribution_seconds, 3),
+        metric_seconds=round(metric_seconds, 3),
+        files={kind: path.name for kind, path in item.files.items()},
+        curves={"fractions": one.fractions.tolist(), "deletion": one.deletion.tolist(),
+                "insertion": one.insertion.tolist()},
+    )
+    title = f"{item.method}: {class_name} ({probability:.2f})"
+    return Explanation(item, attributions, heatmap, curves, record, title)
+
+
+def write_explanation(explanation: Explanation, inputs: Any, denormalize: Any) -> None:
+    """Write an :class:`Explanation`'s files: ``.npy``, overlay, curves, then the record."""
+    from captum_igos.visualization import overlay_heatmap, plot_deletion_insertion
+
+    files = explanation.item.files
+    write_npy(files["heatmap"], explanation.heatmap.cpu().numpy().astype(np.float32))
+    overlay = overlay_heatmap(inputs[0], explanation.attributions[0], title=explanation.title,
+                              denormalize=denormalize)
+    write_figure(files["overlay"], overlay)
+    write_figure(files["curves"], plot_deletion_insertion(explanation.curves,
+                                                          title=explanation.title))
+    write_json(files["record"], explanation.record)
+
+
+def run_item(item: Item, context: Context, inputs: Any, target: int, probability: float,
+             expected: dict) -> tuple[dict, Any, Any]:
+    """Compute, score and write one image/method; returns the record, the map and curves."""
+    explanation = explain_item(item, context, inputs, target, probability, expected)
+    write_explanation(explanation, inputs, context.loaded.denormalize)
+    return explanation.record, explanation.attributions, explanation.curves
+
+
+def _drawable(heatmap: Any) -> bool:
+    """Captum's ``visualize_image_attr`` (sign "positive") needs some positive value."""
+    return bool((heatmap > 0).any())
+
+
+def _curves_from_record(record: dict) -> Any:
+    import torch
+
+    from captum_igos.metrics import DeletionInsertionResult
+
+    curves = record["curves"]
+    deletion = torch.tensor(curves["deletion"])[None]
+    insertion = torch.tensor(curves["insertion"])[None]
+    return DeletionInsertionResult(
+        fractions=torch.tensor(curves["fractions"]), deletion=deletion, insertion=insertion,
+        deletion_auc=torch.tensor([record["deletion_auc"]]),
+        insertion_auc=torch.tensor([record["insertion_auc"]]),
+    )
+
+
+# --------------------------------------------------------------------------- the run
+
+
+@dataclass
+class Run:
+    """Records and failures of one command, written to ``summary.json``."""
+
+    command: str
+    out: Path
+    records: list[dict] = field(default_factory=list)
+    failures: list[dict] = field(default_factory=list)
+    skipped: int = 0
+
+    def fail(self, image: str, method: str | None, message: str, bar: Any) -> None:
+        self.failures.append({"image": image, "method": method, "error": message})
+        where = f"{image} [{method}]: " if method else ""
+        _say(f"{PROG}: failed: {where}{message}", bar)
+
+
+def _say(message: str, bar: Any = None) -> None:
+    if bar is not None:
+        bar.write(message, file=sys.stderr)
+    else:
+        print(message, file=sys.stderr)
+
+
+def _device(choice: str) -> str:
+    import torch
+
+    if choice == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise CLIError("--device cuda: no CUDA device is available (torch.cuda.is_available() "
+                       "is False); use --device cpu")
+    return choice
+
+
+def _load(options: argparse.Namespace) -> tuple[Any, Any, str | None]:
+    from captum_igos.models import ModelUnavailableError, load_model
+
+    try:
+        loaded = load_model(options.model, device=_device(options.device))
+    except (ValueError, TypeError, ModelUnavailableError) as error:
+        raise CLIError(f"--model: {error}") from None
+    layer_name = options.layer or loaded.default_layer_name
+    layer = None
+    if layer_name is not None:
+        try:
+            layer = loaded.layer(layer_name)
+        except ValueError as error:
+            raise CLIError(f"--layer: {error}") from None
+    return loaded, layer, layer_name
+
+
+def execute(options: argparse.Namespace, methods: Sequence[str], images: Sequence[str],
+            compare: bool) -> int:
+    """Run every method on every image; returns the exit status."""
+    import torch
+    from tqdm.auto import tqdm
+
+    from captum_igos.models import load_image
+
+    out = prepare_out(options.out)
+    loaded, layer, layer_name = _load(options)
+    if options.target.strip().lower() != "top1":
+        resolve_class(loaded, options.target, None)  # out-of-range targets fail before work
+    context = Context(loaded, options, layer, layer_name)
+    run = Run(options.command, out)
+    started = time.perf_counter()
+    keys = image_keys(images)
+    bar = tqdm(total=len(images) * len(methods), unit="map", disable=options.quiet,
+               file=sys.stderr, dynamic_ncols=True)
+    try:
+        for image, key in zip(images, keys):
+            try:
+                pixels = load_image(image)
+            except ValueError as error:
+                run.fail(image, None, str(error), bar)
+                bar.update(len(methods))
+                continue
+            inputs = loaded.batch(pixels)
+            with torch.no_grad():
+                probabilities = torch.softmax(loaded.model(inputs), dim=1)[0]
+            target = resolve_class(loaded, options.target, probabilities)
+            probability = float(probabilities[target])
+            folder = out / key
+            folder.mkdir(parents=True, exist_ok=True)
+            maps, curves = {}, {}
+            for method in methods:
+                bar.set_postfix_str(f"{key} {method}")
+                item = Item(image, key, method, folder)
+                expected = {"model": loaded.name, "target": target,
+                            "metric_steps": options.metric_steps,
+                            "method_settings": method_settings(method, options, layer_name)}
+                try:
+                    record = _finished_record(item, expected, options.force)
+                    if record is not None:
+                        run.skipped += 1
+                        if compare:
+                            maps[method] = torch.from_numpy(np.load(item.files["heatmap"]))[None]
+                            curves[method] = _curves_from_record(record)
+                    else:
+                        record, attributions, result = run_item(
+                            item, context, inputs, target, probability, expected)
+                        if compare:
+                            maps[method], curves[method] = attributions, result
+                    summary = {k: v for k, v in record.items() if k != "curves"}
+                    run.records.append(summary)
+                except CLIError as error:
+                    run.fail(image, method, str(error), bar)
+                except Exception as error:  # one failure must not stop the others
+                    run.fail(image, method, f"{type(error).__name__}: {error}", bar)
+                bar.update(1)
+            if compare and maps:
+                try:
+                    _write_compare(folder / "compare.png", loaded, inputs, maps, curves,
+                                   f"{loaded.class_names[target]} ({probability:.2f})")
+                except Exception as error:
+                    run.fail(image, "compare", f"{type(error).__name__}: {error}", bar)
+    finally:
+        bar.close()
+    _write_summary(run, options, loaded, methods, time.perf_counter() - started)
+    done = len(run.records)
+    print(f"{PROG}: {done} result(s) ({run.skipped} already there), {len(run.failures)} "
+          f"failure(s); summary in {out / 'summary.json'}", file=sys.stderr)
+    return 1 if run.failures else 0
+
+
+def _write_compare(path: Path, loaded: Any, inputs: Any, maps: dict, curves: dict,
+                   label: str) -> None:
+    from captum_igos.visualization import compare_methods
+
+    empty = [name for name, attribution in maps.items() if not _drawable(attribution)]
+    if empty:
+        label = f"{label}\nno positive values: {', '.join(empty)}"
+    drawable = {name: maps[name] for name in maps if name not in empty}
+    if not drawable:
+        return
+    aucs = {name: curves[name] for name in drawable}
+    fig = compare_methods(loaded.denormalize(inputs), drawable, aucs, row_labels=[label])
+    write_figure(path, fig)
+
+
+def _write_summary(run: Run, options: argparse.Namespace, loaded: Any,
+                   methods: Sequence[str], seconds: float) -> None:
+    summary = {
+        "command": run.command,
+        "model": loaded.name,
+        "device": str(loaded.device),
+        "target": options.target,
+        "methods": list(methods),
+        "metric_steps": options.metric_steps,
+        "seconds": round(seconds, 3),
+        "results": run.records,
+        "failures": run.failures,
+    }
+    write_json(run.out / "summary.json", summary)
+
+

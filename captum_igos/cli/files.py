@@ -1,0 +1,78 @@
+"""Writing results: atomic file writes, the output folder and one folder name per image."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from hashlib import sha1
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from captum_igos.cli.errors import CLIError
+
+__all__ = ["atomic_path", "image_keys", "prepare_out", "write_figure", "write_json", "write_npy"]
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_path(path: Path, write: Callable[[Path], Any]) -> None:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``."""
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(handle)
+    try:
+        write(Path(tmp))
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; results are ordinary files
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, data: Any) -> None:
+    atomic_path(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2) + "\n"))
+
+
+def write_npy(path: Path, array: np.ndarray) -> None:
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:
+            np.save(handle, array)
+
+    atomic_path(path, write)
+
+
+def write_figure(path: Path, fig: Any) -> None:
+    from captum_igos.visualization import save_figure
+
+    atomic_path(path, lambda tmp: save_figure(fig, tmp))
+
+
+def prepare_out(out: str) -> Path:
+    path = Path(out)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        handle, probe = tempfile.mkstemp(prefix=".write-test.", dir=path)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise CLIError(f"cannot write to output folder {out!r}: {reason}") from None
+    return path
+
+
+def image_keys(images: Sequence[str]) -> list[str]:
+    """A folder name per image: its stem, plus a short hash where two stems collide."""
+    stems = [Path(image).stem or "image" for image in images]
+    keys = []
+    for image, stem in zip(images, stems):
+        if stems.count(stem) > 1:
+            stem = f"{stem}-{sha1(str(Path(image).resolve()).encode()).hexdigest()[:6]}"
+        keys.append(stem)
+    return keys

@@ -1,0 +1,79 @@
+"""Image I/O: reading image files, the sample photo and classifier preprocessing."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Callable, Union
+
+import torch
+import torchvision.transforms.functional as TF
+from PIL import Image, UnidentifiedImageError
+from torch import Tensor
+from torchvision.transforms import InterpolationMode
+
+__all__ = ["ImageLike", "load_image", "make_preprocess", "sample_image", "sample_image_path"]
+
+ImageLike = Union[Image.Image, Tensor]
+
+
+def sample_image_path() -> Path:
+    """Path of ``grace_hopper.jpg`` (matplotlib's sample data), the default input photo."""
+    from matplotlib import cbook
+
+    return Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+
+
+def load_image(path: str | os.PathLike) -> Image.Image:
+    """Open an image file as an RGB PIL image.
+
+    Raises:
+        ValueError: the file is missing, unreadable or not an image (one clear line).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"cannot read image {str(path)!r}: no such file")
+    try:
+        with Image.open(path) as image:
+            return image.convert("RGB")
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise ValueError(
+            f"cannot read image {str(path)!r}: not a readable image ({error})"
+        ) from None
+
+
+def sample_image() -> Image.Image:
+    """The sample photo (Grace Hopper, 512 x 600) as an RGB PIL image."""
+    return load_image(sample_image_path())
+
+
+def make_preprocess(
+    resize_size: int,
+    crop_size: int,
+    mean: Sequence[float],
+    std: Sequence[float],
+    interpolation: InterpolationMode = InterpolationMode.BILINEAR,
+) -> Callable[[ImageLike], Tensor]:
+    """Resize the shorter side, centre crop, scale to [0, 1] and normalise."""
+    mean, std = list(mean), list(std)
+
+    def preprocess(image: ImageLike) -> Tensor:
+        if isinstance(image, Tensor):
+            if image.dim() != 3 or image.shape[0] not in (1, 3):
+                raise ValueError(
+                    f"expected an image tensor of shape (3, H, W), got {tuple(image.shape)}"
+                )
+            pixels = image.float() / 255.0 if image.dtype == torch.uint8 else image.float()
+            pixels = pixels.expand(3, -1, -1)
+        elif isinstance(image, Image.Image):
+            pixels = TF.pil_to_tensor(image.convert("RGB")).float() / 255.0
+        else:
+            raise TypeError(
+                f"expected a PIL image or an image tensor (3, H, W), got {type(image).__name__}"
+            )
+        pixels = TF.resize(pixels, [resize_size], interpolation=interpolation, antialias=True)
+        pixels = TF.center_crop(pixels, [crop_size, crop_size])
+        return TF.normalize(pixels.clamp(0, 1), mean, std)
+
+    return preprocess
