@@ -38,23 +38,27 @@ class IGOSObjective:
         """:math:`\\lambda_1 \\mathrm{mean}|1 - M| + \\lambda_{TV} TV(M)` per image."""
         return self.l1_coeff * l1_to_ones(mask) + self.tv_coeff * total_variation(mask)
 
-    def lower_bound(self, masks: Masks, images: Tensor) -> Tensor:
+    def lower_bound(self, masks: Masks, image_index: Tensor) -> Tensor:
         """A lower bound of :math:`F_S(M)` without the model: the regulariser plus the
         score's lowest value (``-inf`` for an unbounded score), shape (n,)."""
         (mask,) = masks
-        return self.regulariser(mask) + self.scorer.score_bounds[0]
+        return self.regulariser(mask) + self.scorer.bounds(image_index)[0]
 
     def evaluate(
-        self, masks: Masks, images: Tensor, noise: Tensor | None, with_grad: bool
+        self, masks: Masks, image_index: Tensor, noise: Tensor | None, with_grad: bool
     ) -> tuple[Tensor, Masks | None]:
-        """:math:`F_S(M)` of shape (n,) for the images ``images`` and, if asked, :math:`(g,)`."""
+        """:math:`F_S(M)` of shape (n,) for the images ``image_index`` (indices into the
+        scorer's images) and, if asked, :math:`(g,)`."""
         (mask,) = masks
         image_size = tuple(self.scorer.images.shape[-2:])
-        deletion = torch.zeros(images.shape[0], dtype=torch.bool, device=images.device)
+        # I-GOS has deletion paths only.
+        insertion = torch.zeros(image_index.shape[0], dtype=torch.bool, device=mask.device)
         with torch.set_grad_enabled(with_grad):
             leaf = mask.detach().requires_grad_(with_grad)
             up_mask = upsample_mask(leaf, image_size)
-            scores, up_grads = self.scorer.path_scores(up_mask, images, deletion, noise, with_grad)
+            scores, up_grads = self.scorer.path_scores(
+                up_mask, image_index, insertion, noise, with_grad
+            )
             regulariser = self.regulariser(leaf)
             loss = scores + regulariser.detach()
             if not with_grad:

@@ -53,24 +53,25 @@ class IGOSPlusPlusObjective:
     term_signs: tuple[float, float, float, float] = TERM_SIGNS
     n_masks: int = 2
 
-    def regulariser(self, mask: Tensor, images: Tensor) -> Tensor:
+    def regulariser(self, mask: Tensor, image_index: Tensor) -> Tensor:
         r""":math:`\lambda_1 \mathrm{mean}|1 - M| + \lambda_{TV} BTV(x, M)` per image."""
-        weights = tuple(weight[images] for weight in self.weights)
+        weights = tuple(weight[image_index] for weight in self.weights)
         return self.l1_coeff * l1_to_ones(mask) + self.tv_coeff * bilateral_tv(mask, weights)
 
-    def lower_bound(self, masks: Masks, images: Tensor) -> Tensor:
+    def lower_bound(self, masks: Masks, image_index: Tensor) -> Tensor:
         """A lower bound of :math:`F` without the model: the regulariser plus each path
         term at the bound that makes it smallest (probabilities: :math:`-2`), shape (n,)."""
-        lowest, highest = self.scorer.score_bounds
+        lowest, highest = self.scorer.bounds(image_index)
         terms = sum(sign * (lowest if sign > 0 else highest) for sign in self.term_signs)
         deletion_mask, insertion_mask = masks
-        return self.regulariser(deletion_mask * insertion_mask, images) + terms
+        return self.regulariser(deletion_mask * insertion_mask, image_index) + terms
 
     def evaluate(
-        self, masks: Masks, images: Tensor, noise: Tensor | None, with_grad: bool
+        self, masks: Masks, image_index: Tensor, noise: Tensor | None, with_grad: bool
     ) -> tuple[Tensor, Masks | None]:
-        """:math:`F` of shape (n,) for the images ``images`` and, if asked, both directions."""
-        n, device = images.shape[0], images.device
+        """:math:`F` of shape (n,) for the images ``image_index`` (indices into the
+        scorer's images) and, if asked, both directions."""
+        n, device = image_index.shape[0], image_index.device
         image_size = tuple(self.scorer.images.shape[-2:])
         insertion = torch.tensor(TERM_IS_INSERTION, device=device).repeat_interleave(n)
         signs = torch.tensor(self.term_signs, dtype=masks[0].dtype, device=device)
@@ -80,9 +81,9 @@ class IGOSPlusPlusObjective:
             up = upsample_mask(torch.cat([deletion_mask, insertion_mask, combined]), image_size)
             up_masks = torch.cat([up, up[2 * n :]])  # D(M_d), I(M_i), D(M_c), I(M_c)
             scores, up_grads = self.scorer.path_scores(
-                up_masks, images.repeat(4), insertion, noise, with_grad
+                up_masks, image_index.repeat(4), insertion, noise, with_grad
             )
-            regulariser = self.regulariser(combined, images)
+            regulariser = self.regulariser(combined, image_index)
             loss = (signs.view(4, 1) * scores.view(4, n)).sum(dim=0) + regulariser.detach()
             if not with_grad:
                 return loss, None

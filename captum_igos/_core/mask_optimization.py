@@ -7,6 +7,7 @@ A method supplies a :class:`MaskObjective` (path scores plus regularisers of its
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from numbers import Integral
 from typing import Any, Callable, Protocol
@@ -32,7 +33,7 @@ from captum_igos._utils.optimizers import (
     nesterov_step,
 )
 from captum_igos._utils.path_integration import default_rows_per_pass
-from captum_igos._utils.path_scores import PathScorer, draw_noise
+from captum_igos._utils.path_scores import PathScorer, clean_score_scale, draw_noise
 from captum_igos._utils.scores import Score, check_score, score_bounds, scored_forward
 from captum_igos._utils.targets import resolve_target
 from captum_igos._utils.validation import (
@@ -63,6 +64,13 @@ PAPER_ITERATIONS = 15
 PAPER_N_STEPS = 20
 
 OPTIMIZERS = ("line_search", "nag")
+#: Score terms of the objective: ``"normalized"`` divides every path score by the clean
+#: image's score :math:`f_c(x)` (:func:`~captum_igos._utils.path_scores.clean_score_scale`);
+#: ``"paper"`` is the papers' :math:`f_c` itself.
+OBJECTIVES = ("normalized", "paper")
+DEFAULT_OBJECTIVE = "normalized"
+#: Per-image outcome of the optimisation (:attr:`MaskOptimizationResult.status`).
+MOVED, STOPPED_AT_START, NON_FINITE = "moved", "stopped_at_start", "non_finite_loss"
 #: First step size of the line search (both papers).
 LINE_SEARCH_ALPHA0 = 1000.0
 
@@ -82,6 +90,10 @@ class MaskOptimizationResult:
         converged: whether the image stopped before the iteration budget because no step
             changed its mask (line search: no step size >= ``min_alpha`` satisfied Armijo),
             bool (N,).
+        status: per image, what happened: ``"moved"`` (some step changed its mask),
+            ``"stopped_at_start"`` (no step from the all-ones mask decreased the
+            objective: the map is empty) or ``"non_finite_loss"`` (the objective was NaN
+            or infinite, e.g. a model output overflowed; the image stopped there).
         deletion_mask: iGOS++ only, :math:`M_d`, shape (N, 1, h, w).
         insertion_mask: iGOS++ only, :math:`M_i`, shape (N, 1, h, w).
     """
@@ -91,8 +103,14 @@ class MaskOptimizationResult:
     step_sizes: Tensor
     iterations_run: Tensor
     converged: Tensor
+    status: tuple[str, ...] = ()
     deletion_mask: Tensor | None = None
     insertion_mask: Tensor | None = None
+
+    @property
+    def empty(self) -> list[int]:
+        """Indices of the images whose mask never moved from ones (an all-zero map)."""
+        return [index for index, status in enumerate(self.status) if status != MOVED]
 
     def heatmap(self, size: tuple[int, int] | None = None) -> Tensor:
         """The heatmap ``1 - up(M)``: shape (N, 1, H, W) for ``size=(H, W)``, else (N, 1, h, w).
@@ -110,11 +128,12 @@ class MaskObjective(Protocol):
     mask_size: tuple[int, int]
 
     def evaluate(
-        self, masks: Masks, images: Tensor, noise: Tensor | None, with_grad: bool
+        self, masks: Masks, image_index: Tensor, noise: Tensor | None, with_grad: bool
     ) -> tuple[Tensor, Masks | None]:
-        """Objective of shape (n,) for the images ``images`` and, if asked, the directions."""
+        """Objective of shape (n,) for the images ``image_index`` (indices into the N
+        images) and, if asked, the directions."""
 
-    def lower_bound(self, masks: Masks, images: Tensor) -> Tensor:
+    def lower_bound(self, masks: Masks, image_index: Tensor) -> Tensor:
         """A lower bound of the objective that runs no model, shape (n,)."""
 
     def named_masks(self, masks: Masks) -> dict[str, Tensor]:
@@ -165,6 +184,7 @@ def optimize_masks(
     step_sizes = like.new_zeros((n, settings.iterations))
     iterations_run = torch.zeros(n, dtype=torch.long, device=like.device)
     converged = torch.zeros(n, dtype=torch.bool, device=like.device)
+    non_finite = torch.zeros(n, dtype=torch.bool, device=like.device)
     active = torch.arange(n, device=like.device)
     first_steps = like.new_full((n,), settings.alpha0)
     for iteration in range(settings.iterations):
@@ -175,6 +195,16 @@ def optimize_masks(
         loss, directions = objective.evaluate(current, active, noise, True)
         losses[active, iteration] = loss
         iterations_run[active] += 1
+        finite = torch.isfinite(loss)
+        for direction in directions:
+            finite &= torch.isfinite(direction).flatten(1).all(dim=1)
+        if not bool(finite.all()):
+            non_finite[active[~finite]] = True
+            active, loss = active[finite], loss[finite]
+            current = tuple(mask[active] for mask in masks)
+            directions = tuple(direction[finite] for direction in directions)
+            if active.numel() == 0:
+                break
         if settings.optimizer == "line_search":
             search = backtracking_line_search(
                 lambda candidates, rows, active=active, noise=noise: objective.evaluate(
@@ -212,12 +242,42 @@ def optimize_masks(
         active = active[moved]
         if progress_bar is not None:
             progress_bar.update()
+    moved = (step_sizes > 0).any(dim=1).tolist()
+    status = tuple(
+        NON_FINITE if bad else MOVED if went else STOPPED_AT_START
+        for bad, went in zip(non_finite.tolist(), moved)
+    )
     return MaskOptimizationResult(
         losses=losses,
         step_sizes=step_sizes,
         iterations_run=iterations_run,
         converged=converged,
+        status=status,
         **objective.named_masks(masks),
+    )
+
+
+def warn_empty_maps(method: str, result: MaskOptimizationResult, objective: str) -> None:
+    """A ``UserWarning`` naming the images whose map is empty, and what to try."""
+    empty = result.empty
+    if not empty:
+        return
+    reasons = sorted({result.status[index] for index in empty})
+    hints = []
+    if STOPPED_AT_START in reasons:
+        if objective == "paper":
+            hints.append("objective='normalized' (the papers' score term is in probability "
+                         "units, so a low-probability target cannot pay for any deletion)")
+        hints.append("a smaller l1_coeff / tv_coeff or min_alpha")
+    if NON_FINITE in reasons:
+        hints.append("checking the model's outputs for NaN / inf on blurred or noisy inputs "
+                     "(or noise_std=0)")
+    warnings.warn(
+        f"{method}: the map of image(s) {empty} is empty (all zeros): "
+        f"{', '.join(reasons)}; try {'; or '.join(hints)}. "
+        "optimize(...).status gives the outcome per image.",
+        UserWarning,
+        stacklevel=4,  # warn_empty_maps <- attribute <- log_usage's wrapper <- the caller
     )
 
 
@@ -316,6 +376,7 @@ class MaskAttribution(GradientAttribution):
         armijo: float = 1e-4,
         min_alpha: float = 1e-5,
         score: Score = "probability",
+        objective: str = DEFAULT_OBJECTIVE,
         generator: torch.Generator | None = None,
         internal_batch_size: int | None = None,
         show_progress: bool = False,
@@ -366,6 +427,14 @@ class MaskAttribution(GradientAttribution):
                 (multi-label models), ``"raw"`` (forward functions that return a score,
                 such as :mod:`captum_igos.targets`) or a callable from outputs to scores
                 of the same shape (:mod:`captum_igos._utils.scores`).
+            objective: the score term. ``"normalized"`` (default) divides every path
+                score by the clean image's score, :math:`f_c(\\cdot) / f_c(x)`, so the term
+                spans [0, 1] whatever the target's confidence and low-probability
+                targets (rank 2-100, a weak model) get maps too; one extra forward pass.
+                ``"paper"`` is the papers' :math:`f_c(\\cdot)`, for which a target of
+                probability p can lower the term by at most p, so for small p the mask
+                often stays at ones (an empty map; :meth:`attribute` warns). Measured in
+                ``benchmarks/results/targets.md`` (``python -m benchmarks.targets``).
             generator: ``torch.Generator`` on the inputs' device for the noise; ``None``
                 uses torch's global generator. The same seed gives the same heatmaps.
             internal_batch_size: most examples per forward pass; an evaluation has
@@ -401,10 +470,12 @@ class MaskAttribution(GradientAttribution):
             armijo=armijo,
             min_alpha=min_alpha,
             score=score,
+            objective=objective,
             generator=generator,
             internal_batch_size=internal_batch_size,
             show_progress=show_progress,
         )
+        warn_empty_maps(type(self).__name__, result, objective)
         (images,) = _format_tensor_into_tuples(inputs)
         heatmaps = result.heatmap(tuple(images.shape[-2:])).expand_as(images).contiguous()
         return _format_output(is_inputs_tuple, (heatmaps,))
@@ -429,6 +500,7 @@ class MaskAttribution(GradientAttribution):
         armijo: float = 1e-4,
         min_alpha: float = 1e-5,
         score: Score = "probability",
+        objective: str = DEFAULT_OBJECTIVE,
         generator: torch.Generator | None = None,
         internal_batch_size: int | None = None,
         show_progress: bool = False,
@@ -470,6 +542,7 @@ class MaskAttribution(GradientAttribution):
             n_steps=check_positive_int("n_steps", n_steps),
         )
         check_score(score)
+        objective = check_choice("objective", objective, OBJECTIVES)
         generator = _check_generator(generator, images)
         internal_batch_size = check_optional_positive_int(
             "internal_batch_size", internal_batch_size
@@ -480,15 +553,23 @@ class MaskAttribution(GradientAttribution):
         target = _check_target(target, n, images)
 
         target = resolve_target(self.forward_func, (images,), target, additional_forward_args)
+        score_func = scored_forward(self.forward_func, score)
+        rows_per_pass = internal_batch_size or default_rows_per_pass(images.device)
+        scale = None
+        if objective == "normalized":
+            scale = clean_score_scale(
+                score_func, images, target, additional_forward_args, rows_per_pass
+            )
         scorer = PathScorer(
-            score_func=scored_forward(self.forward_func, score),
+            score_func=score_func,
             images=images,
             baselines=baseline,
             target=target,
             additional_forward_args=additional_forward_args,
             n_steps=settings.n_steps,
-            internal_batch_size=internal_batch_size or default_rows_per_pass(images.device),
+            internal_batch_size=rows_per_pass,
             score_bounds=score_bounds(score),
+            score_scale=scale,
         )
         objective = self._objective(scorer, size, l1_coeff, tv_coeff)
         bar: Callable | Any = None

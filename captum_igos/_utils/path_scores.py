@@ -106,6 +106,10 @@ class PathScorer:
         internal_batch_size: most examples per forward pass; ``None`` = all at once.
         score_bounds: ``(lowest, highest)`` value of one score (``(0, 1)`` for
             probabilities), hence of a path's mean; unbounded by default.
+        score_scale: ``None`` (the papers' objective: scores as the model gives them) or
+            a positive factor per image, shape (N,), multiplying every score of that
+            image's paths; :func:`clean_score_scale` gives :math:`1 / f_c(x)`, the
+            normalised objective whose score term spans [0, 1] for every target.
     """
 
     score_func: Callable[..., Tensor]
@@ -116,6 +120,19 @@ class PathScorer:
     n_steps: int
     internal_batch_size: int | None
     score_bounds: tuple[float, float] = (-math.inf, math.inf)
+    score_scale: Tensor | None = None
+
+    def bounds(self, image_index: Tensor) -> tuple[Tensor, Tensor]:
+        """``(lowest, highest)`` value of a (scaled) path score of the images
+        ``image_index``, each of shape (n,)."""
+        ones = self.images.new_ones(image_index.shape[0])
+        scale = ones if self.score_scale is None else self.score_scale[image_index]
+        # An infinite bound stays infinite under a positive scale (0 * inf would be NaN).
+        low, high = self.score_bounds
+        return (
+            ones * low if math.isinf(low) else scale * low,
+            ones * high if math.isinf(high) else scale * high,
+        )
 
     def path_scores(
         self,
@@ -193,4 +210,53 @@ class PathScorer:
                 f"{path.shape[0]} elements, got shape {tuple(outputs.shape)}; pass a target "
                 "that selects a single output per example"
             )
-        return outputs.reshape(-1)
+        outputs = outputs.reshape(-1)
+        if self.score_scale is not None:
+            outputs = outputs * self.score_scale[image]
+        return outputs
+
+
+def clean_score_scale(
+    score_func: Callable[..., Tensor],
+    images: Tensor,
+    target: TargetType,
+    additional_forward_args: tuple[Any, ...] | None,
+    internal_batch_size: int | None,
+) -> Tensor:
+    r""":math:`1 / |f_c(x)|` per image: the factor of the normalised objective.
+
+    Dividing the score term by the clean image's score makes it a relative score,
+    :math:`f_c(\Phi(x, \tilde x, M)) / f_c(x)`, which falls from 1 (nothing deleted)
+    towards :math:`f_c(\tilde x) / f_c(x)` whatever the target's confidence, so its
+    trade-off against the L1 and TV terms no longer depends on that confidence. (With the
+    papers' objective a class of probability p can lower the score term by at most p, so
+    for a small p no deletion pays for its L1 cost and the mask stays at 1.) The ratio to
+    the clean score is the normalisation of the deletion / insertion metric's curves
+    (Petsiuk, Das, Saenko, RISE, BMVC 2018, arXiv:1806.07421) and of Fong and Vedaldi's
+    deletion game (ICCV 2017, arXiv:1704.03296), which compares the masked score with the
+    clean one.
+
+    Computed without gradient, at most ``internal_batch_size`` images per pass; clamped
+    away from 0 (the dtype's smallest normal number).
+
+    Returns:
+        Tensor of shape (N,), on the images' device and dtype.
+    """
+    scores = []
+    with torch.no_grad():
+        for start, stop in row_chunks(images.shape[0], internal_batch_size):
+            index = torch.arange(start, stop, device=images.device)
+            outputs = _run_forward(
+                score_func,
+                (images[start:stop],),
+                rows_target(target, index),
+                rows_additional_args(additional_forward_args, index),
+            )
+            scores.append(outputs.reshape(-1).to(images.dtype))
+    clean = torch.cat(scores)
+    if clean.numel() != images.shape[0]:
+        raise ValueError(
+            "expected one score per image after selecting the target, got "
+            f"{clean.numel()} scores for {images.shape[0]} images"
+        )
+    return 1 / clean.abs().clamp_min(torch.finfo(images.dtype).tiny)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from captum.attr import GradientAttribution
 
-from captum_igos import IGOS, MaskOptimizationResult
+from captum_igos import IGOS, IGOSPlusPlus, MaskOptimizationResult
 from captum_igos._core import mask_optimization
 from captum_igos._core.igos import IGOSObjective
 from captum_igos._utils.path_scores import PathScorer, draw_noise
@@ -20,6 +20,8 @@ from tests._core.igos_helpers import (
     no_hooks,
     plain_igos_direction,
     plain_igos_objective,
+    plain_path_score,
+    plain_tv,
     plain_upsample,
     same_state,
     state_copy,
@@ -89,7 +91,7 @@ def test_accepted_steps_satisfy_armijo_and_objective_never_increases(monkeypatch
     calls = spy_line_search(monkeypatch)
     result = IGOS(model).optimize(
         images, target=1, mask_size=7, iterations=5, n_steps=4, noise_std=0.0,
-                                  armijo=0.3)
+                                  armijo=0.3, objective="paper")
     baselines = blur_baseline(images)
     accepted_steps = 0
     for masks, directions, base_loss, search, kwargs in calls:
@@ -230,7 +232,8 @@ class CountingModel(torch.nn.Module):
 def test_converged_images_stop_costing_passes_and_chunks_respect_internal_batch_size():
     images = planted_images(n=2, seed=5)
     flat = torch.full((1, 3, SIZE, SIZE), 0.5)  # no texture: nothing to delete, M stays 1
-    kwargs = {"target": 1, "mask_size": 7, "iterations": 4, "n_steps": 5, "noise_std": 0.0}
+    kwargs = {"target": 1, "mask_size": 7, "iterations": 4, "n_steps": 5, "noise_std": 0.0,
+              "objective": "paper"}
     counting = CountingModel(PlantedEvidence().eval())
     alone = IGOS(counting).optimize(images[:1], **kwargs)
     rows_alone = sum(counting.batches)
@@ -441,3 +444,76 @@ def test_attribute_takes_exactly_the_options_of_optimize_with_the_same_defaults(
     assert attribute["mask_size"].kind is inspect.Parameter.KEYWORD_ONLY
     with pytest.raises(TypeError, match="mask_szie"):
         IGOS(PlantedEvidence()).attribute(planted_images(), target=1, mask_szie=7)
+
+
+class LowProbability(torch.nn.Module):
+    """PlantedEvidence with class 1's logit lowered by ``shift``: same evidence, p << 1."""
+
+    def __init__(self, shift: float = 10.0) -> None:
+        super().__init__()
+        self.planted, self.shift = PlantedEvidence(), shift
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.planted(x)
+        return logits - torch.tensor([0.0, self.shift], dtype=x.dtype, device=x.device)
+
+
+@pytest.mark.parametrize("method", ["IGOS", "IGOSPlusPlus"])
+def test_low_probability_target_finds_the_planted_region_with_the_normalized_objective(method):
+    cls = IGOS if method == "IGOS" else IGOSPlusPlus
+    model, images = LowProbability().eval(), planted_images()
+    with torch.no_grad():
+        assert float(torch.softmax(model(images), dim=1)[:, 1].max()) < 1e-3
+    result = cls(model).optimize(images, target=1, mask_size=7,
+                                 generator=torch.Generator().manual_seed(0))
+    assert result.status == ("moved", "moved")
+    if cls is IGOS:  # (iGOS++ finds the region in image 0 only at these settings)
+        assert in_region(result.heatmap((SIZE, SIZE))) == [True, True]
+    # the papers' objective: a score that can fall by at most p < 1e-3 never pays for the
+    # L1 cost of a deletion, so no step is taken; attribute says so instead of staying silent
+    with pytest.warns(UserWarning, match=r"image\(s\) \[0, 1\] is empty .*stopped_at_start.*"
+                                         r"objective='normalized'"):
+        heatmaps = cls(model).attribute(images, target=1, mask_size=7, objective="paper",
+                                        generator=torch.Generator().manual_seed(0))
+    assert float(heatmaps.abs().max()) <= 1e-6  # all ones upsampled: rounding only
+    paper = cls(model).optimize(images, target=1, mask_size=7, objective="paper",
+                                generator=torch.Generator().manual_seed(0))
+    assert paper.status == ("stopped_at_start", "stopped_at_start") and paper.empty == [0, 1]
+
+
+def test_non_finite_loss_is_reported_per_image():
+    class NanForImageOne(torch.nn.Module):
+        def forward(self, x):
+            logits = PlantedEvidence()(x)
+            bad = x[:, 0, 0, 0] > 10  # only the image planted with a huge corner value
+            return torch.where(bad[:, None], torch.full_like(logits, float("nan")), logits)
+
+    images = planted_images(n=2)
+    images[1, 0, 0, 0] = 100.0
+    with pytest.warns(UserWarning, match=r"image\(s\) \[1\] is empty .*non_finite_loss"):
+        IGOS(NanForImageOne()).attribute(images, target=1, mask_size=7, noise_std=0.0)
+    result = IGOS(NanForImageOne()).optimize(images, target=1, mask_size=7, noise_std=0.0)
+    assert result.status == ("moved", "non_finite_loss")
+    assert int(result.iterations_run[1]) == 1 and bool((result.mask[1] == 1).all())
+
+
+def test_normalized_objective_is_the_papers_divided_by_the_clean_score():
+    """Per-step loop: F = mean_s f_c(path_s) / f_c(x) + reg, and its gradient."""
+    model, images = tiny_setup()
+    baselines, target = blur_baseline(images), torch.tensor([0, 2, 1])
+    clean = torch.softmax(model(images), dim=1)[torch.arange(3), target].detach()
+    scale = 1 / clean
+    scorer = PathScorer(scored_forward(model, "probability"), images, baselines, target, None,
+                        5, 4, score_scale=scale)
+    objective = IGOSObjective(scorer, (4, 4), l1_coeff=1.5, tv_coeff=3.0)
+    masks = torch.rand(3, 1, 4, 4, dtype=D64)
+    loss, (direction,) = objective.evaluate((masks,), torch.arange(3), None, True)
+    for i in range(3):
+        mask = masks[i : i + 1].clone().requires_grad_(True)
+        up = plain_upsample(mask, tuple(images.shape[-2:]))
+        score = plain_path_score(model, baselines[i : i + 1], images[i : i + 1], up,
+                                 int(target[i]), 5, None) / clean[i]
+        value = score + 1.5 * (1 - mask).abs().mean() + 3.0 * plain_tv(mask)
+        (grad,) = torch.autograd.grad(value, mask)
+        assert abs(float(loss[i] - value.detach())) <= 1e-9
+        assert (direction[i] - grad[0]).abs().max() <= 1e-6

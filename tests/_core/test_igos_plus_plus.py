@@ -178,7 +178,7 @@ def test_planted_evidence_is_found(optimizer, mask_size):
 def test_result_masks_heatmap_and_one_batch_per_evaluation():
     counting = CountingModel(PlantedEvidence().eval())
     images = planted_images(n=2)
-    kwargs = {"target": 1, "mask_size": 7, "iterations": 2, "n_steps": 3}
+    kwargs = {"target": 1, "mask_size": 7, "iterations": 2, "n_steps": 3, "objective": "paper"}
     igos = IGOSPlusPlus(counting)
     result = igos.optimize(images, generator=torch.Generator().manual_seed(1),
                            internal_batch_size=64, **kwargs)
