@@ -67,8 +67,8 @@ from captum_igos._core.mask_optimization import (  # noqa: E402
     PAPER_ITERATIONS,
     PAPER_N_STEPS,
 )
+from captum_igos._utils.batching import default_rows_per_pass  # noqa: E402
 from captum_igos._utils.masks import l1_to_ones, total_variation, upsample_mask  # noqa: E402
-from captum_igos._utils.path_integration import default_rows_per_pass  # noqa: E402
 from captum_igos._utils.path_scores import PathScorer  # noqa: E402
 from captum_igos._utils.scores import scored_forward  # noqa: E402
 from captum_igos.baselines import blur_baseline  # noqa: E402

@@ -11,7 +11,7 @@ Torchvision ResNet-50 with random weights (parameters require grad, as users' mo
   ``n_steps`` and ``internal_batch_size`` as ``ours``.
 
 Also a chunk-size sweep (seconds per image against points per chunk; it chose
-``CPU_ROWS_PER_PASS`` in ``captum_igos/_utils/path_integration.py``) and peak memory
+``CPU_ROWS_PER_PASS`` in ``captum_igos/_utils/batching.py``) and peak memory
 against ``internal_batch_size`` and against
 ``n_steps`` (``benchmarks/_measure.py``: CPU ``ru_maxrss`` in a fresh subprocess, CUDA
 allocator peak). Everything is printed, ratios included.
@@ -44,7 +44,7 @@ from captum.attr import LayerConductance, LayerGradCam  # noqa: E402
 
 from benchmarks._measure import format_bytes, peak_memory, time_call  # noqa: E402
 from captum_igos import LayerRSIGradCam  # noqa: E402
-from captum_igos._core.rsi_grad_cam import default_points_per_chunk  # noqa: E402
+from captum_igos._utils.batching import path_points_per_pass  # noqa: E402
 
 PARTS = ("compare", "sweep", "memory")
 
@@ -157,7 +157,7 @@ def sweep(args, batch: int) -> dict[int, float]:
         print(f"  {points:>3} points/chunk ({batch * points:>4} rows) "
               f"{per_image[points]:8.3f} s/image")
     best = min(per_image, key=per_image.get)
-    default = default_points_per_chunk(batch, torch.device(args.device))
+    default = path_points_per_pass(None, batch, args.n_steps + 1, 2, torch.device(args.device))
     print(f"  best: {best} points/chunk; default {default}", end="")
     if default in per_image:
         ratio = per_image[default] / per_image[best]

@@ -25,6 +25,7 @@ from captum.attr import GradientAttribution
 from captum.log import log_usage
 from torch import Tensor
 
+from captum_igos._utils.batching import default_rows_per_pass
 from captum_igos._utils.masks import upsample_mask
 from captum_igos._utils.optimizers import (
     Masks,
@@ -32,7 +33,6 @@ from captum_igos._utils.optimizers import (
     nag_step_size,
     nesterov_step,
 )
-from captum_igos._utils.path_integration import default_rows_per_pass
 from captum_igos._utils.path_scores import PathScorer, clean_score_scale, draw_noise
 from captum_igos._utils.scores import Score, check_score, score_bounds, scored_forward
 from captum_igos._utils.targets import resolve_target
@@ -440,7 +440,7 @@ class MaskAttribution(GradientAttribution):
             internal_batch_size: most examples per forward pass; an evaluation has
                 ``N * n_steps`` path points (iGOS++: ``4 N n_steps``). ``None``: 8 per
                 pass on a CPU (fastest there), 64 on other devices
-                (:func:`~captum_igos._utils.path_integration.default_rows_per_pass`);
+                (:func:`~captum_igos._utils.batching.default_rows_per_pass`);
                 on a GPU a larger value is usually faster.
             show_progress: show a tqdm bar over the iterations.
 

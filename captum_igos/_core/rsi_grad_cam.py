@@ -6,7 +6,6 @@ Integrated Gradient-based Localization", 2022, arXiv:2205.10900.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Callable, Union
@@ -26,13 +25,11 @@ from captum.log import log_usage
 from torch import Tensor
 from torch.nn import Module
 
+from captum_igos._utils.batching import chunk_ranges, path_points_per_pass
 from captum_igos._utils.path_integration import (
     STIELTJES_METHODS,
-    default_rows_per_pass,
     expand_for_steps,
-    overlapping_chunks,
     path_points,
-    points_per_chunk,
     stieltjes_rule,
 )
 from captum_igos._utils.reshape import ReshapeTransform
@@ -46,11 +43,6 @@ from captum_igos._utils.validation import (
     check_positive_int,
     describe,
 )
-
-
-def default_points_per_chunk(num_examples: int, device: torch.device) -> int:
-    """Path points per example in a chunk (the first is carried from the previous chunk)."""
-    return 1 + max(1, math.ceil(default_rows_per_pass(device) / num_examples))
 
 CHANNEL_REDUCTIONS = ("sum", "mean")
 MAP_ACTIVATIONS = ("input", "last_sample")
@@ -172,7 +164,7 @@ class LayerRSIGradCam(LayerAttribution, GradientAttribution):
                 ``riemann_middle``) and smaller values are raised with a warning.
                 ``None`` runs about 8 new rows per pass on a CPU (fastest there) and 64
                 on other devices
-                (:func:`~captum_igos._utils.path_integration.default_rows_per_pass`); on
+                (:func:`~captum_igos._utils.batching.default_rows_per_pass`); on
                 a GPU a larger value is usually faster.
             attribute_to_layer_input: explain the layer's input instead of its output.
             relu_attributions: ReLU on the final map (Grad-CAM's original choice).
@@ -271,12 +263,8 @@ class LayerRSIGradCam(LayerAttribution, GradientAttribution):
         num_examples = inputs[0].shape[0]
         rule = stieltjes_rule(method, n_steps)
         map_point = rule.last_sample if map_activations == "last_sample" else len(rule.alphas) - 1
-        chunk = points_per_chunk(
-            internal_batch_size,
-            num_examples,
-            len(rule.alphas),
-            rule.stride + 1,
-            default_points_per_chunk(num_examples, inputs[0].device),
+        chunk = path_points_per_pass(
+            internal_batch_size, num_examples, len(rule.alphas), rule.stride + 1, inputs[0].device
         )
         device_ids = self.device_ids
         if device_ids is None:  # scored_forward hides a DataParallel model's device_ids
@@ -293,7 +281,8 @@ class LayerRSIGradCam(LayerAttribution, GradientAttribution):
         # Consecutive chunks share a point; its G and A are carried over, not recomputed
         # (LayerConductance runs it twice), so each path point costs exactly one pass.
         carried: tuple[tuple[Tensor, ...], tuple[Tensor, ...]] | None = None
-        for start, stop in overlapping_chunks(rule.num_intervals, chunk, rule.stride):
+        chunks = chunk_ranges(len(rule.alphas), chunk, include_endpoint=True, stride=rule.stride)
+        for start, stop in chunks:
             first_new = start if carried is None else start + 1
             alphas = rule.alphas[first_new:stop]
             step_target, step_args = expand_for_steps(len(alphas), target, args)

@@ -8,7 +8,8 @@ arguments to match, and split the path into chunks so that memory grows with the
 not with the number of steps.
 
 Sums over the path's intervals ``[alpha_s, alpha_{s+1}]`` (Riemann-Stieltjes sums need
-the integrator at both ends of an interval) use :func:`overlapping_chunks`: consecutive
+the integrator at both ends of an interval) use
+:func:`captum_igos._utils.batching.chunk_ranges` with ``include_endpoint=True``: consecutive
 chunks share one point, as in Captum's ``LayerConductance`` batching, so every interval
 lies inside exactly one chunk and the chunks' partial sums add up to the full sum (the
 caller can carry the shared point's values over instead of evaluating it twice).
@@ -16,7 +17,6 @@ caller can carry the shared point's values over instead of evaluating it twice).
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Union
@@ -30,29 +30,6 @@ from torch import Tensor
 from captum_igos._utils.validation import check_choice, check_positive_int
 
 BaselineValue = Union[Tensor, int, float]
-
-#: Rows (examples x path points) per forward/backward pass on a CPU when
-#: ``internal_batch_size`` is None. On this project's 2-core CPU, passes of about 8 rows
-#: were fastest: RSI-Grad-CAM (``python -m benchmarks.rsi_gradcam --only sweep``, ResNet-50
-#: layer4, 224 px, n_steps=50) ran 8 points per chunk in 3.4 s/image against 4.0 s for
-#: one chunk of all 51 (batch 1), and 6.1 s against 9.2 s for 64-row passes (batch 8);
-#: efficientnet_lite0's forward+backward costs 45 ms per row in passes of 5-10 rows and
-#: 58-68 ms in passes of 20-40 (2 threads). Larger passes overflow the CPU caches.
-CPU_ROWS_PER_PASS = 8
-#: Rows per pass on other devices (GPUs). Not tuned (no GPU was available): a size that
-#: keeps a ResNet-50 forward+backward at 224 px to a few GiB. Pass
-#: ``internal_batch_size`` to use a GPU fully.
-ACCELERATOR_ROWS_PER_PASS = 64
-
-
-def default_rows_per_pass(device: torch.device) -> int:
-    """Rows per pass when the caller gives no ``internal_batch_size``, by device type.
-
-    Example:
-        >>> default_rows_per_pass(torch.device("cpu"))
-        8
-    """
-    return CPU_ROWS_PER_PASS if device.type == "cpu" else ACCELERATOR_ROWS_PER_PASS
 
 
 def path_points(
@@ -100,65 +77,6 @@ def expand_for_steps(
         else _expand_additional_forward_args(additional_forward_args, num_steps)
     )
     return _expand_target(target, num_steps), expanded_args
-
-
-def overlapping_chunks(
-    num_intervals: int, points_per_chunk: int, stride: int = 1
-) -> list[tuple[int, int]]:
-    """Split a path of ``num_intervals * stride + 1`` points into chunks sharing one point.
-
-    Interval ``m`` spans the points ``m * stride`` to ``(m + 1) * stride`` (``stride = 2``
-    when a midpoint sits between the two ends). Each chunk holds whole intervals, as many
-    as fit into ``points_per_chunk`` points but at least one, and begins at the last point
-    of the previous chunk.
-
-    Args:
-        num_intervals: intervals on the path, at least 1.
-        points_per_chunk: the most points a chunk may hold (raised to ``stride + 1``).
-        stride: points per interval.
-
-    Returns:
-        ``(start, stop)`` point ranges (``stop`` exclusive) covering every interval once.
-
-    Example:
-        >>> overlapping_chunks(5, 3)
-        [(0, 3), (2, 5), (4, 6)]
-        >>> overlapping_chunks(3, 4, stride=2)
-        [(0, 3), (2, 5), (4, 7)]
-    """
-    per_chunk = max(1, (points_per_chunk - 1) // stride)
-    return [
-        (first * stride, min(first + per_chunk, num_intervals) * stride + 1)
-        for first in range(0, num_intervals, per_chunk)
-    ]
-
-
-def points_per_chunk(
-    internal_batch_size: int | None,
-    num_examples: int,
-    num_points: int,
-    minimum: int,
-    default_points: int,
-) -> int:
-    """Path points per example in one forward/backward batch.
-
-    ``internal_batch_size`` counts rows of the network's batch (examples x points), as in
-    Captum. ``None`` gives ``default_points`` points per chunk. A chunk needs at least
-    ``minimum`` points (one interval); a smaller ``internal_batch_size`` is raised to
-    ``minimum * num_examples`` with a warning, as Captum's ``LayerConductance`` does.
-    """
-    if internal_batch_size is None:
-        points = default_points
-    else:
-        points = internal_batch_size // num_examples
-        if points < minimum:
-            warnings.warn(
-                f"internal_batch_size={internal_batch_size} holds fewer than {minimum} path "
-                f"points for each of the {num_examples} example(s); using "
-                f"{minimum * num_examples} (consecutive chunks share a point)",
-                stacklevel=4,  # user -> attribute -> its helper -> here
-            )
-    return min(max(points, minimum), num_points)
 
 
 #: Rules for Riemann-Stieltjes sums; Captum's Gauss-Legendre rule has no Stieltjes form.

@@ -12,7 +12,8 @@ insertion path swaps image and baseline, :math:`f_c(\Phi(\tilde x, x, \tfrac sS 
 
 :class:`PathScorer` evaluates any number of such paths (a path = one image, one upsampled
 mask, one direction) with all their :math:`S` points in one batch, split only into chunks
-of at most ``internal_batch_size`` examples. Gradients are taken with
+of at most ``internal_batch_size`` examples (``None``: the device's default rows per
+pass, :mod:`captum_igos._utils.batching`). Gradients are taken with
 :func:`torch.autograd.grad` with respect to the upsampled masks alone, so the model's
 parameters and their ``.grad`` are never touched and no parameter gradient is computed.
 """
@@ -20,7 +21,6 @@ parameters and their ``.grad`` are never touched and no parameter gradient is co
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -29,6 +29,12 @@ from captum._utils.common import _run_forward
 from captum._utils.typing import TargetType
 from torch import Tensor
 
+from captum_igos._utils.batching import (
+    chunk_ranges,
+    rows_additional_args,
+    rows_per_pass,
+    rows_target,
+)
 from captum_igos._utils.masks import blend
 
 
@@ -60,38 +66,6 @@ def draw_noise(
     return noise.mul_(std)
 
 
-def rows_target(target: TargetType, image_index: Tensor) -> TargetType:
-    """The target for examples built from the images ``image_index`` (Captum's target types).
-
-    An int, a tuple or a one-element tensor applies to every example; a tensor or list with
-    one entry per image is indexed.
-    """
-    if isinstance(target, Tensor) and target.numel() > 1:
-        return target[image_index.to(target.device)]
-    if isinstance(target, list):
-        return [target[i] for i in image_index.tolist()]
-    return target
-
-
-def rows_additional_args(
-    additional_forward_args: tuple[Any, ...] | None, image_index: Tensor
-) -> tuple[Any, ...] | None:
-    """Tensor arguments (first dimension = images) indexed by ``image_index``; others as given."""
-    if additional_forward_args is None:
-        return None
-    return tuple(
-        arg[image_index.to(arg.device)] if isinstance(arg, Tensor) and arg.dim() > 0 else arg
-        for arg in additional_forward_args
-    )
-
-
-def row_chunks(n_rows: int, internal_batch_size: int | None) -> Iterator[tuple[int, int]]:
-    """``(start, stop)`` of consecutive chunks of at most ``internal_batch_size`` rows."""
-    size = n_rows if internal_batch_size is None else internal_batch_size
-    for start in range(0, n_rows, size):
-        yield start, min(start + size, n_rows)
-
-
 @dataclass(frozen=True)
 class PathScorer:
     r"""Path-averaged scores :math:`\frac1S \sum_s f_c(\cdot)` of many masks, batched.
@@ -103,7 +77,8 @@ class PathScorer:
         target: the explained output per image (any Captum ``TargetType`` for N images).
         additional_forward_args: formatted tuple or ``None``; tensors have N rows.
         n_steps: :math:`S`, points per path at :math:`s/S`, :math:`s = 1..S`.
-        internal_batch_size: most examples per forward pass; ``None`` = all at once.
+        internal_batch_size: most examples per forward pass; ``None``: the device's
+            default (:func:`captum_igos._utils.batching.rows_per_pass`).
         score_bounds: ``(lowest, highest)`` value of one score (``(0, 1)`` for
             probabilities), hence of a path's mean; unbounded by default.
         score_scale: ``None`` (the papers' objective: scores as the model gives them) or
@@ -167,7 +142,8 @@ class PathScorer:
         scores = up_masks.new_zeros(n_paths)
         grads = torch.zeros_like(up_masks) if with_grad else None
         with torch.set_grad_enabled(with_grad):
-            for start, stop in row_chunks(n_paths * n_steps, self.internal_batch_size):
+            rows_per_chunk = rows_per_pass(self.internal_batch_size, up_masks.device)
+            for start, stop in chunk_ranges(n_paths * n_steps, rows_per_chunk):
                 rows = torch.arange(start, stop, device=up_masks.device)
                 path, step = rows // n_steps, rows % n_steps
                 outputs = self._forward_rows(
@@ -236,7 +212,8 @@ def clean_score_scale(
     deletion game (ICCV 2017, arXiv:1704.03296), which compares the masked score with the
     clean one.
 
-    Computed without gradient, at most ``internal_batch_size`` images per pass; clamped
+    Computed without gradient, at most ``internal_batch_size`` images per pass (``None``:
+    the device's default, :func:`captum_igos._utils.batching.rows_per_pass`); clamped
     away from 0 (the dtype's smallest normal number).
 
     Returns:
@@ -244,7 +221,8 @@ def clean_score_scale(
     """
     scores = []
     with torch.no_grad():
-        for start, stop in row_chunks(images.shape[0], internal_batch_size):
+        rows = rows_per_pass(internal_batch_size, images.device)
+        for start, stop in chunk_ranges(images.shape[0], rows):
             index = torch.arange(start, stop, device=images.device)
             outputs = _run_forward(
                 score_func,

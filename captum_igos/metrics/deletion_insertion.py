@@ -33,8 +33,6 @@ from typing import Any, Callable, Union
 import torch
 import torch.nn.functional as F
 from captum._utils.common import (
-    ExpansionTypes,
-    _expand_target,
     _format_additional_forward_args,
     _run_forward,
 )
@@ -42,7 +40,12 @@ from captum._utils.progress import progress
 from captum._utils.typing import TargetType
 from torch import Tensor
 
-from captum_igos._utils.path_scores import rows_additional_args
+from captum_igos._utils.batching import (
+    chunk_ranges,
+    rows_additional_args,
+    rows_per_pass,
+    rows_target,
+)
 from captum_igos._utils.scores import Score, check_score, scored_forward
 from captum_igos._utils.targets import resolve_target
 from captum_igos._utils.validation import (
@@ -246,12 +249,6 @@ def _format_single_input(name: str, value: Any) -> Tensor:
     return value
 
 
-def _select_target(expanded: TargetType, start: int, stop: int) -> TargetType:
-    if isinstance(expanded, list) or (isinstance(expanded, Tensor) and expanded.numel() > 1):
-        return expanded[start:stop]
-    return expanded
-
-
 def deletion_insertion(
     forward_func: Callable[..., Tensor],
     inputs: Tensor,
@@ -305,8 +302,10 @@ def deletion_insertion(
             indexed along dim 0 with each perturbed example's image.
         score: ``"probability"`` (default), ``"sigmoid"`` (multi-label), ``"raw"`` or a
             callable from outputs to scores (:mod:`captum_igos._utils.scores`).
-        internal_batch_size: examples per forward pass; ``None`` sends all
-            ``2 * n_steps * N`` in one pass (as Captum does).
+        internal_batch_size: examples per forward pass; ``None``: the methods' default,
+            8 on a CPU and 64 on other devices
+            (:func:`captum_igos._utils.batching.rows_per_pass`), so memory does not grow
+            with ``n_steps`` or ``N``; pass more on a GPU for speed.
         show_progress: show a progress bar over the chunks.
 
     Returns:
@@ -380,14 +379,11 @@ def _perturbed_scores(
     device = inputs.device
     step_count = torch.tensor(counts + counts[1:-1], device=device)
     step_inserts = torch.arange(per_image, device=device) > n_steps
-    expanded_target = _expand_target(target, per_image, ExpansionTypes.repeat_interleave)
-    chunk = total if internal_batch_size is None else internal_batch_size
-    starts = range(0, total, chunk)
+    chunks = list(chunk_ranges(total, rows_per_pass(internal_batch_size, device)))
     if show_progress:
-        starts = progress(starts, desc="deletion/insertion", total=len(starts))
+        chunks = progress(chunks, desc="deletion/insertion", total=len(chunks))
     outputs = []
-    for start in starts:
-        stop = min(start + chunk, total)
+    for start, stop in chunks:
         example = torch.arange(start, stop, device=device)
         image, step = example // per_image, example % per_image
         # deletion shows the baseline on the top-c units, insertion everywhere else
@@ -397,7 +393,7 @@ def _perturbed_scores(
         output = _run_forward(
             forward_func,
             (perturbed,),
-            _select_target(expanded_target, start, stop),
+            rows_target(target, image),
             rows_additional_args(additional_forward_args, image),
         )
         outputs.append(output.reshape(stop - start))

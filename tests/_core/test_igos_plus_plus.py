@@ -7,8 +7,8 @@ import torch
 
 from captum_igos import IGOSPlusPlus, MaskOptimizationResult
 from captum_igos._core.igos_plus_plus import IGOSPlusPlusObjective
+from captum_igos._utils.batching import CPU_ROWS_PER_PASS
 from captum_igos._utils.masks import bilateral_weights
-from captum_igos._utils.path_integration import CPU_ROWS_PER_PASS
 from captum_igos._utils.path_scores import PathScorer, draw_noise
 from captum_igos._utils.scores import scored_forward
 from captum_igos.baselines import blur_baseline

@@ -11,7 +11,7 @@ from captum.attr import LayerGradCam
 from torch import nn
 
 from captum_igos import LayerRSIGradCam
-from captum_igos._utils.path_integration import overlapping_chunks, stieltjes_rule
+from captum_igos._utils.path_integration import stieltjes_rule
 from tests.conftest import TOLERANCES
 
 METHODS = ["riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid"]
@@ -233,13 +233,6 @@ def test_internal_batch_size_does_not_change_the_result(method, data):
         assert len(caught) == (size is not None and size < minimum), (size, caught)
         assert sum(rows) == 2 * num_points  # shared points are carried, not recomputed
     net._forward_pre_hooks.clear()
-
-
-def test_overlapping_chunks_cover_each_interval_once():
-    assert overlapping_chunks(5, 3) == [(0, 3), (2, 5), (4, 6)]
-    assert overlapping_chunks(3, 4, stride=2) == [(0, 3), (2, 5), (4, 7)]
-    assert overlapping_chunks(4, 100) == [(0, 5)]
-    assert overlapping_chunks(2, 1) == [(0, 2), (1, 3)]
 
 
 def test_examples_together_equal_one_at_a_time(data):

@@ -6,13 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from captum_igos._utils.path_scores import (
-    PathScorer,
-    draw_noise,
-    row_chunks,
-    rows_additional_args,
-    rows_target,
-)
+from captum_igos._utils.path_scores import PathScorer, draw_noise
 from captum_igos._utils.scores import scored_forward
 
 D64 = torch.float64
@@ -127,14 +121,3 @@ def test_draw_noise_shape_std_and_reproducibility():
     assert first.shape == (5, 3, 40, 40) and first.dtype == D64
     torch.testing.assert_close(first, second, rtol=0, atol=0)
     assert abs(float(first.std()) - 0.2) < 0.01
-
-
-def test_row_helpers():
-    assert list(row_chunks(7, 3)) == [(0, 3), (3, 6), (6, 7)]
-    assert list(row_chunks(7, None)) == [(0, 7)]
-    index = torch.tensor([2, 2, 0])
-    assert rows_target([(0, 1), (1, 1), (2, 0)], index) == [(2, 0), (2, 0), (0, 1)]
-    assert rows_target(torch.tensor([5, 6, 7]), index).tolist() == [7, 7, 5]
-    assert rows_target(3, index) == 3
-    args = rows_additional_args((torch.tensor([10, 11, 12]), "keep", torch.tensor(4.0)), index)
-    assert args[0].tolist() == [12, 12, 10] and args[1] == "keep" and float(args[2]) == 4.0
