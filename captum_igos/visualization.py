@@ -31,11 +31,8 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from captum_igos._utils.validation import check_choice, check_tensor, describe
-from captum_igos.metrics.deletion_insertion import (
-    DeletionInsertionResult,
-    ImageDeletionInsertion,
-    saliency_map,
-)
+from captum_igos.maps import saliency_map
+from captum_igos.metrics.deletion_insertion import DeletionInsertionResult, ImageDeletionInsertion
 
 __all__ = ["compare_methods", "overlay_heatmap", "plot_deletion_insertion", "save_figure"]
 

@@ -43,8 +43,8 @@ from captum_igos._utils.validation import (
     check_positive_int,
     describe,
 )
+from captum_igos.maps import CHANNEL_REDUCTIONS, reduce_channels
 
-CHANNEL_REDUCTIONS = ("sum", "mean")
 MAP_ACTIVATIONS = ("input", "last_sample")
 
 TensorOrTuple = Union[Tensor, tuple[Tensor, ...]]
@@ -177,8 +177,10 @@ class LayerRSIGradCam(LayerAttribution, GradientAttribution):
                 callable from outputs to scores of the same shape.
             gradient_relu: authors' port: ReLU on every step's layer gradient ``G_m``
                 before the sum (the sum is then no longer complete).
-            channel_reduction: ``"sum"`` (``sum_k w_k A_k``) or ``"mean"`` (authors'
-                port: ``mean_k w_k A_k``); used when ``attr_dim_summation`` is True.
+            channel_reduction: ``"sum"`` (``sum_k w_k A_k``), ``"mean"`` (authors'
+                port: ``mean_k w_k A_k``) or ``"abs_sum"`` (``sum_k |w_k A_k|``), from
+                :data:`captum_igos.maps.CHANNEL_REDUCTIONS`; used when
+                ``attr_dim_summation`` is True.
             map_activations: ``"input"`` weights ``A(x)``; ``"last_sample"`` (authors'
                 port) weights the activations at the last path point where the gradient
                 is sampled (``x_{n-1}`` for ``riemann_left``, the last midpoint for
@@ -209,7 +211,7 @@ class LayerRSIGradCam(LayerAttribution, GradientAttribution):
         check_choice("method", method, STIELTJES_METHODS)
         check_optional_positive_int("internal_batch_size", internal_batch_size)
         check_score(score)
-        check_choice("channel_reduction", channel_reduction, CHANNEL_REDUCTIONS)
+        check_choice("channel_reduction", channel_reduction, tuple(CHANNEL_REDUCTIONS))
         check_choice("map_activations", map_activations, MAP_ACTIVATIONS)
         _check_layer_in_model(self.forward_func, self.layer)
 
@@ -422,8 +424,7 @@ def _weighted_map(
         weights = stieltjes_sum
     terms = weights * activations
     if attr_dim_summation:
-        reduce = torch.sum if channel_reduction == "sum" else torch.mean
-        terms = reduce(terms, dim=1, keepdim=True)
+        terms = reduce_channels(terms, channel_reduction)
     return F.relu(terms) if relu_attributions else terms
 
 

@@ -147,8 +147,8 @@ def resolve_class(loaded: Any, target: str, probabilities: Any) -> int:
 def explain_item(item: Item, context: Context, inputs: Any, target: int, probability: float,
                  expected: dict) -> Explanation:
     """Compute and score one image/method; writes nothing (see :func:`write_explanation`)."""
+    from captum_igos.maps import saliency_map
     from captum_igos.metrics import deletion_insertion
-    from captum_igos.metrics.deletion_insertion import saliency_map
 
     loaded, options = context.loaded, context.options
     start = time.perf_counter()

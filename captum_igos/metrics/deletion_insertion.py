@@ -31,7 +31,6 @@ from numbers import Integral
 from typing import Any, Callable, Union
 
 import torch
-import torch.nn.functional as F
 from captum._utils.common import (
     _format_additional_forward_args,
     _run_forward,
@@ -49,7 +48,6 @@ from captum_igos._utils.batching import (
 from captum_igos._utils.scores import Score, check_score, scored_forward
 from captum_igos._utils.targets import resolve_target
 from captum_igos._utils.validation import (
-    check_choice,
     check_floating,
     check_image_batch,
     check_optional_positive_int,
@@ -57,6 +55,7 @@ from captum_igos._utils.validation import (
     describe,
 )
 from captum_igos.baselines import baseline_images
+from captum_igos.maps import CHANNEL_REDUCTIONS, saliency_map
 
 __all__ = [
     "CHANNEL_REDUCTIONS",
@@ -65,11 +64,6 @@ __all__ = [
     "deletion_insertion",
     "saliency_map",
 ]
-
-#: How a multi-channel attribution becomes one value per pixel: the signed sum over
-#: channels (default; Captum's methods are signed and I-GOS ranks by the heatmap value)
-#: or the sum of absolute values (ranks strongly negative evidence as important too).
-CHANNEL_REDUCTIONS = ("sum", "abs_sum")
 
 GridType = Union[int, Sequence[int], None]
 
@@ -127,56 +121,6 @@ class DeletionInsertionResult:
 
     def per_image(self) -> list[ImageDeletionInsertion]:
         return [self[index] for index in range(len(self))]
-
-
-def saliency_map(
-    attributions: Tensor,
-    image_size: tuple[int, int],
-    batch_size: int,
-    channel_reduction: str = "sum",
-    name: str = "attributions",
-) -> Tensor:
-    """One value per pixel: channels reduced, layer-resolution maps upsampled bilinearly.
-
-    Args:
-        attributions: ``(N, C', H, W)`` (input-shaped, any number of channels) or
-            ``(N, C', h, w)`` with ``h <= H``, ``w <= W`` (layer-shaped, e.g. Grad-CAM's
-            ``(N, 1, h, w)``), or ``(N, H, W)``.
-        image_size: ``(H, W)``.
-        batch_size: ``N``.
-        channel_reduction: one of :data:`CHANNEL_REDUCTIONS`.
-
-    Returns:
-        Tensor of shape ``(N, H, W)`` in the attributions' dtype. Layer maps are upsampled
-        with ``F.interpolate(mode="bilinear", align_corners=False)`` as Captum's
-        ``LayerAttribution.interpolate`` does.
-    """
-    check_floating(name, attributions)
-    check_choice("channel_reduction", channel_reduction, CHANNEL_REDUCTIONS)
-    height, width = image_size
-    shape = tuple(attributions.shape)
-    fits = (
-        attributions.dim() in (3, 4)
-        and shape[0] == batch_size
-        and all(size >= 1 for size in shape)
-        and shape[-2] <= height
-        and shape[-1] <= width
-    )
-    if not fits:
-        raise ValueError(
-            f"expected {name} of shape (N, C, H, W) = (N, C, {height}, {width}) "
-            f"(input-shaped, any C) or (N, C, h, w) with h <= {height}, w <= {width} "
-            f"(layer-shaped), with N = {batch_size}; got {shape}"
-        )
-    if not bool(torch.isfinite(attributions).all()):
-        raise ValueError(f"expected finite {name}, got NaN or infinite values")
-    maps = attributions if attributions.dim() == 4 else attributions.unsqueeze(1)
-    if channel_reduction == "abs_sum":
-        maps = maps.abs()
-    maps = maps.sum(dim=1, keepdim=True)
-    if maps.shape[-2:] != (height, width):
-        maps = F.interpolate(maps, size=(height, width), mode="bilinear", align_corners=False)
-    return maps[:, 0]
 
 
 def _check_grid(grid: GridType, image_size: tuple[int, int]) -> tuple[int, int] | None:

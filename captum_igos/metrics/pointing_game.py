@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from captum_igos._utils.validation import check_nonnegative, check_tensor, describe
-from captum_igos.metrics.deletion_insertion import saliency_map
+from captum_igos.maps import saliency_map
 
 __all__ = ["boxes_to_masks", "pointing_game"]
 

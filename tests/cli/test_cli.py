@@ -16,8 +16,8 @@ from captum.attr import LayerGradCam
 from PIL import Image
 
 from captum_igos import cli, models
+from captum_igos.maps import saliency_map
 from captum_igos.metrics import deletion_insertion
-from captum_igos.metrics.deletion_insertion import saliency_map
 
 FAST = ["--metric-steps", "2", "--quiet"]
 

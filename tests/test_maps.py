@@ -1,0 +1,36 @@
+"""saliency_map and the one table of channel reductions, on hand-computed values."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from captum_igos.maps import CHANNEL_REDUCTIONS, reduce_channels, saliency_map
+
+
+def test_channel_reductions_by_hand():
+    x = torch.tensor([[[[1.0, -2.0]], [[-3.0, 4.0]]]])  # (1, 2, 1, 2)
+    assert reduce_channels(x, "sum").tolist() == [[[[-2.0, 2.0]]]]
+    assert reduce_channels(x, "abs_sum").tolist() == [[[[4.0, 6.0]]]]
+    assert reduce_channels(x, "mean").tolist() == [[[[-1.0, 1.0]]]]
+    assert set(CHANNEL_REDUCTIONS) == {"sum", "abs_sum", "mean"}
+    with pytest.raises(ValueError, match="channel_reduction"):
+        reduce_channels(x, "max")
+
+
+def test_input_and_layer_shaped_maps():
+    x = torch.tensor([[[[1.0, -2.0]], [[-3.0, 4.0]]]])
+    assert saliency_map(x, (1, 2), 1).tolist() == [[[-2.0, 2.0]]]
+    assert saliency_map(x, (1, 2), 1, "abs_sum").tolist() == [[[4.0, 6.0]]]
+    layer = torch.arange(4.0).view(1, 1, 2, 2)
+    expected = F.interpolate(layer, size=(4, 4), mode="bilinear", align_corners=False)[:, 0]
+    torch.testing.assert_close(saliency_map(layer, (4, 4), 1), expected)
+    assert saliency_map(torch.ones(2, 3, 3), (3, 3), 2).shape == (2, 3, 3)  # (N, H, W) in
+
+
+def test_bad_maps_are_refused():
+    with pytest.raises(ValueError, match=r"with N = 2; got \(1, 1, 2, 2\)"):
+        saliency_map(torch.ones(1, 1, 2, 2), (4, 4), 2)
+    with pytest.raises(ValueError, match="expected finite attributions"):
+        saliency_map(torch.full((1, 1, 2, 2), float("nan")), (4, 4), 1)
