@@ -105,7 +105,7 @@ def mean(values: list[float]) -> str:
     return f"{statistics.fmean(values):.3f}" if values else "-"
 
 
-def write(rows: list[dict], header: str) -> None:
+def write(rows: list[dict], header: str, stem: str = "targets") -> None:
     lines = [header, "", "| group | method | empty maps | s / image | deletion ↓ | insertion ↑ "
              "| ins − del ↑ |", "|---|---|---:|---:|---:|---:|---:|"]
     for row in rows:
@@ -115,8 +115,8 @@ def write(rows: list[dict], header: str) -> None:
             f"{mean(row['deletion'])} | {mean(row['insertion'])} | {mean(row['difference'])} |"
         )
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "targets.md").write_text("\n".join(lines) + "\n")
-    (RESULTS / "targets.json").write_text(json.dumps(rows, indent=1) + "\n")
+    (RESULTS / f"{stem}.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{stem}.json").write_text(json.dumps(rows, indent=1) + "\n")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -127,6 +127,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--groups", nargs="+", choices=GROUPS, default=list(GROUPS))
     parser.add_argument("--metric-steps", type=int, default=50)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--output", default="targets", help="stem of the files in results/")
     return parser.parse_args(argv)
 
 
@@ -178,7 +179,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{group:>24} {method:>24}: empty {sum(empty)}/{len(empty)} "
                   f"del {mean(deletion)} ins {mean(insertion)} {seconds:.1f} s/image",
                   flush=True)
-            write(rows, header)
+            write(rows, header, args.output)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -152,8 +153,17 @@ def explain_item(item: Item, context: Context, inputs: Any, target: int, probabi
 
     loaded, options = context.loaded, context.options
     start = time.perf_counter()
-    attributions = attribute(item.method, context, inputs, target, expected["method_settings"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        attributions = attribute(item.method, context, inputs, target,
+                                 expected["method_settings"])
     attribution_seconds = time.perf_counter() - start
+    empty_map = [str(w.message) for w in caught if "is empty" in str(w.message)]
+    for other in caught:
+        if str(other.message) not in empty_map:
+            warnings.warn(other.message, other.category, stacklevel=2)
+    if empty_map:  # I-GOS / iGOS++: one line instead of the library's warning
+        _say(f"{PROG}: warning: {item.image} [{item.method}]: {empty_map[0]}")
     attributions = attributions.detach()
     start = time.perf_counter()
     curves = deletion_insertion(
@@ -167,7 +177,9 @@ def explain_item(item: Item, context: Context, inputs: Any, target: int, probabi
     record = dict(expected)
     record.update(
         image=item.image, method=item.method, class_index=target, class_name=class_name,
-        probability=probability, deletion_auc=one.deletion_auc,
+        probability=probability,
+        map_status="empty" if empty_map or not bool(heatmap.max() > heatmap.min()) else "ok",
+        map_warning=empty_map[0] if empty_map else None, deletion_auc=one.deletion_auc,
         insertion_auc=one.insertion_auc, attribution_seconds=round(attribution_seconds, 3),
         metric_seconds=round(metric_seconds, 3),
         files={kind: path.name for kind, path in item.files.items()},

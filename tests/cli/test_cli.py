@@ -283,3 +283,27 @@ def test_demo_uses_its_light_settings_unless_overridden():
     assert parser.parse_args(["demo", "--metric-steps", "3"]).metric_steps == 3
     explain = parser.parse_args(["explain", "x.jpg"])
     assert (explain.optimizer, explain.metric_steps, explain.rsi_steps) == ("line_search", 50, 50)
+
+
+def test_an_empty_igos_map_is_recorded_and_warned_in_one_line(tmp_path, capsys, monkeypatch):
+    import warnings
+
+    import captum_igos
+
+    def empty_attribute(self, inputs, *args, **kwargs):
+        warnings.warn("IGOS: the map of image(s) [0] is empty (all zeros): stopped_at_start; "
+                      "try a smaller l1_coeff", UserWarning, stacklevel=2)
+        return torch.zeros_like(inputs)
+
+    monkeypatch.setattr(captum_igos.IGOS, "attribute", empty_attribute)
+    out = tmp_path / "out"
+    status, err = run(["explain", models.sample_image_path(), "--method", "igos,random",
+                       "--out", out, *FAST], capsys)
+    assert status == 0, err
+    lines = [line for line in err.splitlines() if "is empty" in line]
+    assert len(lines) == 1 and "[igos]" in lines[0]
+    assert lines[0].startswith("captum-igos: warning: ")
+    records = {r["method"]: r for r in json.loads((out / "summary.json").read_text())["results"]}
+    assert records["igos"]["map_status"] == "empty"
+    assert "stopped_at_start" in records["igos"]["map_warning"]
+    assert records["random"]["map_status"] == "ok" and records["random"]["map_warning"] is None
