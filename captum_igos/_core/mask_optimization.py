@@ -145,6 +145,7 @@ class OptimizerSettings:
     iterations: int
     optimizer: str
     alpha0: float
+    nag_step: float
     warm_start: bool
     decay: float
     armijo: float
@@ -228,11 +229,11 @@ def optimize_masks(
         else:
             previous = tuple(theta[active] for theta in thetas)
             updated, new_thetas = nesterov_step(
-                current, directions, previous, settings.alpha0, iteration
+                current, directions, previous, settings.nag_step, iteration
             )
             for theta, new_theta in zip(thetas, new_thetas):
                 theta[active] = new_theta
-            steps = loss.new_full(loss.shape, settings.alpha0)
+            steps = loss.new_full(loss.shape, settings.nag_step)
         moved = torch.zeros_like(converged[active])
         for mask, old, new in zip(masks, current, updated):
             moved |= (new != old).flatten(1).any(dim=1)
@@ -370,7 +371,8 @@ class MaskAttribution(GradientAttribution):
         tv_coeff: float = 20.0,
         noise_std: float = 0.2,
         optimizer: str = "line_search",
-        alpha0: float | None = None,
+        alpha0: float = LINE_SEARCH_ALPHA0,
+        nag_step: float | None = None,
         warm_start: bool = DEFAULT_WARM_START,
         decay: float = 0.2,
         armijo: float = 1e-4,
@@ -409,10 +411,10 @@ class MaskAttribution(GradientAttribution):
                 batch's images, and reused by every trial of that iteration's line search.
             optimizer: ``"line_search"`` (backtracking Armijo search per image, the papers')
                 or ``"nag"`` (Nesterov with a fixed step, BMVC 2023; no line search).
-            alpha0: line search: first step size (1000); ``"nag"``: the fixed step size,
-                by default the largest stable for the TV term
-                (:func:`~captum_igos._utils.optimizers.nag_step_size`: 2.4 for a 28 x 28
-                mask, 0.13 for 7 x 7).
+            alpha0: line search only: the first step size of each search (1000).
+            nag_step: ``"nag"`` only: the fixed step size; ``None`` is the largest stable
+                for the TV term (:func:`~captum_igos._utils.optimizers.nag_step_size`:
+                2.4 for a 28 x 28 mask, 0.13 for 7 x 7).
             warm_start: line search only: start each image's search at its previous
                 accepted step size instead of ``alpha0`` (``alpha0`` in the first
                 iteration), which usually accepts at the first trial (True: the
@@ -465,6 +467,7 @@ class MaskAttribution(GradientAttribution):
             noise_std=noise_std,
             optimizer=optimizer,
             alpha0=alpha0,
+            nag_step=nag_step,
             warm_start=warm_start,
             decay=decay,
             armijo=armijo,
@@ -494,7 +497,8 @@ class MaskAttribution(GradientAttribution):
         tv_coeff: float = 20.0,
         noise_std: float = 0.2,
         optimizer: str = "line_search",
-        alpha0: float | None = None,
+        alpha0: float = LINE_SEARCH_ALPHA0,
+        nag_step: float | None = None,
         warm_start: bool = DEFAULT_WARM_START,
         decay: float = 0.2,
         armijo: float = 1e-4,
@@ -524,9 +528,8 @@ class MaskAttribution(GradientAttribution):
         optimizer = check_choice("optimizer", optimizer, OPTIMIZERS)
         l1_coeff = check_nonnegative("l1_coeff", l1_coeff)
         tv_coeff = check_nonnegative("tv_coeff", tv_coeff)
-        if alpha0 is None:
-            nag = optimizer == "nag"
-            alpha0 = nag_step_size(size, tv_coeff) if nag else LINE_SEARCH_ALPHA0
+        if nag_step is None:
+            nag_step = nag_step_size(size, tv_coeff)
         decay = check_positive("decay", decay)
         if decay >= 1:
             raise ValueError(f"expected decay in (0, 1), got {decay}")
@@ -534,6 +537,7 @@ class MaskAttribution(GradientAttribution):
             iterations=check_positive_int("iterations", iterations),
             optimizer=optimizer,
             alpha0=check_positive("alpha0", alpha0),
+            nag_step=check_positive("nag_step", nag_step),
             warm_start=bool(warm_start),
             decay=decay,
             armijo=check_nonnegative("armijo", armijo),

@@ -9,6 +9,7 @@ from captum.attr import GradientAttribution
 from captum_igos import IGOS, IGOSPlusPlus, MaskOptimizationResult
 from captum_igos._core import mask_optimization
 from captum_igos._core.igos import IGOSObjective
+from captum_igos._utils.optimizers import nag_step_size
 from captum_igos._utils.path_scores import PathScorer, draw_noise
 from captum_igos._utils.scores import scored_forward
 from captum_igos.baselines import blur_baseline
@@ -517,3 +518,17 @@ def test_normalized_objective_is_the_papers_divided_by_the_clean_score():
         (grad,) = torch.autograd.grad(value, mask)
         assert abs(float(loss[i] - value.detach())) <= 1e-9
         assert (direction[i] - grad[0]).abs().max() <= 1e-6
+
+
+def test_alpha0_is_the_line_search_start_and_nag_step_the_nesterov_step():
+    """One meaning per name: alpha0 does not change a Nesterov run, nag_step does."""
+    images, model = planted_images(), PlantedEvidence().eval()
+    kwargs = {"target": 1, "mask_size": 7, "iterations": 3, "n_steps": 3, "noise_std": 0.0,
+              "optimizer": "nag"}
+    default = IGOS(model).optimize(images, **kwargs)
+    assert torch.equal(IGOS(model).optimize(images, alpha0=5.0, **kwargs).mask, default.mask)
+    explicit = IGOS(model).optimize(images, nag_step=nag_step_size((7, 7), 20.0), **kwargs)
+    assert torch.equal(explicit.mask, default.mask)
+    smaller = IGOS(model).optimize(images, nag_step=0.01, **kwargs)
+    assert smaller.step_sizes[smaller.step_sizes > 0].eq(0.01).all()
+    assert not torch.equal(smaller.mask, default.mask)
