@@ -131,6 +131,9 @@ _MASK_OPTIONS = (
     Option("--optimizer", "optimizer", "igos/igos++: backtracking Armijo line search (the "
            "papers') or Nesterov steps with a fixed step size (default %(default)s)",
            "line_search", choices=("line_search", "nag")),
+    Option("--objective", "objective", "igos/igos++: score term; 'normalized' divides it by the "
+           "clean image's score so every target gets a map, 'paper' is the papers' (default "
+           "%(default)s)", "normalized", choices=("normalized", "paper")),
 )
 _RSI_OPTIONS = (
     Option("--rsi-steps", "rsi_steps", "rsi-gradcam: path intervals n (default %(default)s)",
@@ -175,6 +178,7 @@ def _layer(request: Request, name: str) -> nn.Module:
 def _mask_settings(values: Mapping[str, Any], layer_name: str | None) -> dict:
     return {"mask_size": values.get("mask_size"), "iterations": values.get("iterations"),
             "n_steps": values.get("igos_steps"), "optimizer": values.get("optimizer"),
+            "objective": values.get("objective"),
             "seed": values.get("seed"), "internal_batch_size": values.get("batch_size")}
 
 
@@ -188,7 +192,7 @@ def _mask_method(cls_name: str) -> Callable[[Request], Tensor]:
             generator = torch.Generator(device=request.inputs.device).manual_seed(
                 settings["seed"])
         kwargs = _given(settings, mask_size="mask_size", iterations="iterations",
-                        n_steps="n_steps", optimizer="optimizer")
+                        n_steps="n_steps", optimizer="optimizer", objective="objective")
         if generator is not None:
             kwargs["generator"] = generator
         return getattr(captum_igos, cls_name)(request.model).attribute(

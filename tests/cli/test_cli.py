@@ -218,7 +218,8 @@ def test_compare_draws_all_methods_and_reuses_finished_ones(tmp_path, capsys, ph
     records = json.loads((out / "summary.json").read_text())["results"]
     igos = next(r for r in records if r["method"] == "igos")
     assert igos["method_settings"] == {"mask_size": 28, "iterations": 1, "n_steps": 2,
-                                       "optimizer": "line_search", "seed": 0,
+                                       "optimizer": "line_search", "objective": "normalized",
+                                       "seed": 0,
                                        "internal_batch_size": None}
     heatmap = np.load(out / "photo" / "igos.npy")
     assert heatmap.min() >= 0 and 0 < heatmap.max() <= 1  # I-GOS heatmaps are 1 - up(M)
