@@ -6,9 +6,9 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from captum._utils.common import _format_baseline
 from torch import Tensor
 
+from captum_igos._utils.captum_compat import format_baseline
 from captum_igos._utils.validation import (
     check_baselines_match,
     check_image_batch,
@@ -90,7 +90,7 @@ def baseline_images(baselines: Any, inputs: Tensor) -> Tensor:
     """
     if baselines is None:
         return blur_baseline(inputs)
-    formatted = _format_baseline(baselines, (inputs,))
+    formatted = format_baseline(baselines, (inputs,))
     check_baselines_match((inputs,), formatted)
     (baseline,) = formatted
     if not isinstance(baseline, Tensor):

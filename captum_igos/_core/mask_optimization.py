@@ -13,19 +13,21 @@ from numbers import Integral
 from typing import Any, Callable, Protocol
 
 import torch
-from captum._utils.common import (
-    _format_additional_forward_args,
-    _format_output,
-    _format_tensor_into_tuples,
-    _is_tuple,
-)
-from captum._utils.progress import progress
-from captum._utils.typing import BaselineType, TargetType, TensorOrTupleOfTensorsGeneric
 from captum.attr import GradientAttribution
 from captum.log import log_usage
 from torch import Tensor
 
 from captum_igos._utils.batching import default_rows_per_pass
+from captum_igos._utils.captum_compat import (
+    BaselineType,
+    TargetType,
+    TensorOrTupleOfTensorsGeneric,
+    format_additional_forward_args,
+    format_output,
+    format_tensor_into_tuples,
+    is_tuple,
+    progress,
+)
 from captum_igos._utils.masks import upsample_mask
 from captum_igos._utils.optimizers import (
     Masks,
@@ -453,7 +455,7 @@ class MaskAttribution(GradientAttribution):
         Raises:
             ValueError / TypeError: for arguments out of range, before the model is run.
         """
-        is_inputs_tuple = _is_tuple(inputs)
+        is_inputs_tuple = is_tuple(inputs)
         result = self.optimize(
             inputs,
             baselines,
@@ -479,9 +481,9 @@ class MaskAttribution(GradientAttribution):
             show_progress=show_progress,
         )
         warn_empty_maps(type(self).__name__, result, objective)
-        (images,) = _format_tensor_into_tuples(inputs)
+        (images,) = format_tensor_into_tuples(inputs)
         heatmaps = result.heatmap(tuple(images.shape[-2:])).expand_as(images).contiguous()
-        return _format_output(is_inputs_tuple, (heatmaps,))
+        return format_output(is_inputs_tuple, (heatmaps,))
 
     def optimize(
         self,
@@ -521,7 +523,7 @@ class MaskAttribution(GradientAttribution):
                 f"expected a single input tensor of shape (N, C, H, W) or a 1-tuple, "
                 f"got a tuple of {len(inputs)} elements"
             )
-        (images,) = _format_tensor_into_tuples(inputs)
+        (images,) = format_tensor_into_tuples(inputs)
         images = check_image_batch("inputs", images).detach()
         n = images.shape[0]
         size = _check_mask_size(mask_size, tuple(images.shape[-2:]))
@@ -551,7 +553,7 @@ class MaskAttribution(GradientAttribution):
         internal_batch_size = check_optional_positive_int(
             "internal_batch_size", internal_batch_size
         )
-        additional_forward_args = _format_additional_forward_args(additional_forward_args)
+        additional_forward_args = format_additional_forward_args(additional_forward_args)
         _check_additional_args(additional_forward_args, n)
         baseline = baseline_images(baselines, images)
         target = _check_target(target, n, images)

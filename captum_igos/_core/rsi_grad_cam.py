@@ -12,20 +12,21 @@ from typing import Any, Callable, Union
 
 import torch
 import torch.nn.functional as F
-from captum._utils.common import (
-    _format_additional_forward_args,
-    _format_baseline,
-    _format_output,
-    _run_forward,
-)
-from captum._utils.gradient import compute_layer_gradients_and_eval
-from captum._utils.typing import BaselineType, TargetType
 from captum.attr import GradientAttribution, LayerAttribution
 from captum.log import log_usage
 from torch import Tensor
 from torch.nn import Module
 
 from captum_igos._utils.batching import chunk_ranges, path_points_per_pass
+from captum_igos._utils.captum_compat import (
+    BaselineType,
+    TargetType,
+    compute_layer_gradients_and_eval,
+    format_additional_forward_args,
+    format_baseline,
+    format_output,
+    run_forward,
+)
 from captum_igos._utils.path_integration import (
     STIELTJES_METHODS,
     expand_for_steps,
@@ -206,7 +207,7 @@ class LayerRSIGradCam(LayerAttribution, GradientAttribution):
         if baselines is not None:
             as_tuple = baselines if isinstance(baselines, tuple) else (baselines,)
             check_baselines_match(inputs_tpl, as_tuple)
-        baselines_tpl = _format_baseline(baselines, inputs_tpl)
+        baselines_tpl = format_baseline(baselines, inputs_tpl)
         check_positive_int("n_steps", n_steps)
         check_choice("method", method, STIELTJES_METHODS)
         check_optional_positive_int("internal_batch_size", internal_batch_size)
@@ -215,7 +216,7 @@ class LayerRSIGradCam(LayerAttribution, GradientAttribution):
         check_choice("map_activations", map_activations, MAP_ACTIVATIONS)
         _check_layer_in_model(self.forward_func, self.layer)
 
-        args = _format_additional_forward_args(additional_forward_args)
+        args = format_additional_forward_args(additional_forward_args)
         target = resolve_target(self.forward_func, inputs_tpl, target, args)
         forward = scored_forward(self.forward_func, score)
 
@@ -239,7 +240,7 @@ class LayerRSIGradCam(LayerAttribution, GradientAttribution):
             ).to(device=reference.device, dtype=reference.dtype)
             for total, acts in zip(sums, activations)
         )
-        result = _format_output(len(maps) > 1, maps)
+        result = format_output(len(maps) > 1, maps)
         if not return_convergence_delta:
             return result
         total = sum(s.reshape(s.shape[0], -1).sum(dim=1) for s in sums)
@@ -440,6 +441,6 @@ def _score_gap(
     step_target, step_args = expand_for_steps(2, target, args)
     ends = path_points(inputs, baselines, (1.0, 0.0))
     with torch.no_grad():
-        scores = _run_forward(forward, ends, step_target, step_args)
+        scores = run_forward(forward, ends, step_target, step_args)
     scores = scores.reshape(2, num_examples, -1).sum(dim=2)
     return scores[0] - scores[1]

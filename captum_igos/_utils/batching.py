@@ -34,8 +34,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import torch
-from captum._utils.typing import TargetType
 from torch import Tensor
+
+from captum_igos._utils.captum_compat import TargetType
 
 __all__ = [
     "ACCELERATOR_ROWS_PER_PASS",

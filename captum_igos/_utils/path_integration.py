@@ -22,11 +22,14 @@ from dataclasses import dataclass
 from typing import Any, Union
 
 import torch
-from captum._utils.common import _expand_additional_forward_args, _expand_target
-from captum._utils.typing import TargetType
-from captum.attr._utils.approximation_methods import approximation_parameters
 from torch import Tensor
 
+from captum_igos._utils.captum_compat import (
+    TargetType,
+    approximation_parameters,
+    expand_additional_forward_args,
+    expand_target,
+)
 from captum_igos._utils.validation import check_choice, check_positive_int
 
 BaselineValue = Union[Tensor, int, float]
@@ -74,9 +77,9 @@ def expand_for_steps(
     expanded_args = (
         None
         if additional_forward_args is None
-        else _expand_additional_forward_args(additional_forward_args, num_steps)
+        else expand_additional_forward_args(additional_forward_args, num_steps)
     )
-    return _expand_target(target, num_steps), expanded_args
+    return expand_target(target, num_steps), expanded_args
 
 
 #: Rules for Riemann-Stieltjes sums; Captum's Gauss-Legendre rule has no Stieltjes form.

@@ -25,8 +25,6 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
-from captum._utils.common import _run_forward
-from captum._utils.typing import TargetType
 from torch import Tensor
 
 from captum_igos._utils.batching import (
@@ -35,6 +33,7 @@ from captum_igos._utils.batching import (
     rows_per_pass,
     rows_target,
 )
+from captum_igos._utils.captum_compat import TargetType, run_forward
 from captum_igos._utils.masks import blend
 
 
@@ -174,7 +173,7 @@ class PathScorer:
         points = blend(end, start, fraction * leaf[path])
         if noise is not None:
             points = points + noise[step]
-        outputs = _run_forward(
+        outputs = run_forward(
             self.score_func,
             (points,),
             rows_target(self.target, image),
@@ -224,7 +223,7 @@ def clean_score_scale(
         rows = rows_per_pass(internal_batch_size, images.device)
         for start, stop in chunk_ranges(images.shape[0], rows):
             index = torch.arange(start, stop, device=images.device)
-            outputs = _run_forward(
+            outputs = run_forward(
                 score_func,
                 (images[start:stop],),
                 rows_target(target, index),

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import torch
-from captum._utils.common import _run_forward
-from captum._utils.typing import TargetType
 from torch import Tensor
+
+from captum_igos._utils.captum_compat import TargetType, run_forward
 
 
 def top1_targets(
@@ -17,7 +17,7 @@ def top1_targets(
 ) -> Tensor:
     """Index of the largest output per example, shape ``(N,)``, on the output's device."""
     with torch.no_grad():
-        outputs = _run_forward(forward_func, inputs, None, additional_forward_args)
+        outputs = run_forward(forward_func, inputs, None, additional_forward_args)
     if outputs.dim() != 2:
         raise ValueError(
             "target=None picks the top-1 class and needs outputs of shape (N, classes), "

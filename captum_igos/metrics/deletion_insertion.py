@@ -31,12 +31,6 @@ from numbers import Integral
 from typing import Any, Callable, Union
 
 import torch
-from captum._utils.common import (
-    _format_additional_forward_args,
-    _run_forward,
-)
-from captum._utils.progress import progress
-from captum._utils.typing import TargetType
 from torch import Tensor
 
 from captum_igos._utils.batching import (
@@ -44,6 +38,12 @@ from captum_igos._utils.batching import (
     rows_additional_args,
     rows_per_pass,
     rows_target,
+)
+from captum_igos._utils.captum_compat import (
+    TargetType,
+    format_additional_forward_args,
+    progress,
+    run_forward,
 )
 from captum_igos._utils.scores import Score, check_score, scored_forward
 from captum_igos._utils.targets import resolve_target
@@ -281,7 +281,7 @@ def deletion_insertion(
         attributions.to(inputs.device), inputs.shape[0], image_size, grid, channel_reduction
     )
     baselines = baseline_images(baselines, inputs)
-    additional_forward_args = _format_additional_forward_args(additional_forward_args)
+    additional_forward_args = format_additional_forward_args(additional_forward_args)
 
     with torch.no_grad():
         target = resolve_target(forward_func, (inputs,), target, additional_forward_args)
@@ -334,7 +334,7 @@ def _perturbed_scores(
         top = ranks[image] < step_count[step].view(-1, 1, 1)
         shows_baseline = (top != step_inserts[step].view(-1, 1, 1)).unsqueeze(1)
         perturbed = torch.where(shows_baseline, baselines[image], inputs[image])
-        output = _run_forward(
+        output = run_forward(
             forward_func,
             (perturbed,),
             rows_target(target, image),
