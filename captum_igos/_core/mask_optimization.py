@@ -51,13 +51,10 @@ from captum_igos.baselines import baseline_images
 
 #: Default iterations x integration steps and line-search start: the cheapest setting of
 #: ``python -m benchmarks.igos --sweep --photos skimage`` whose deletion and insertion AUCs
-#: match the papers' 15 x 20 (``iterations=15, n_steps=20, warm_start=False``). On 12 views
-#: (six photos and their mirrors) with the offline efficientnet_lite0, mean pixel
-#: deletion / insertion AUC: 5x5 0.070 / 0.335, 10x5 warm 0.067 / 0.393, 5x10 0.063 / 0.357,
-#: 10x10 warm 0.062 / 0.392, 15x10 warm 0.060 / 0.402, the papers' 15x20 0.060 / 0.382.
-#: Fewer than 10 integration steps cost deletion quality; the warm start (each search
-#: begins at the image's last accepted step) costs none and saves about a quarter of the
-#: forward passes. 10x10 warm costs 26 % of 15x20's network passes (README, "Benchmarks").
+#: match the papers' 15 x 20 (``iterations=15, n_steps=20, warm_start=False``); fewer than
+#: 10 integration steps cost deletion quality, the warm start (each search begins at the
+#: image's last accepted step) costs none and saves forward passes. The figures are in
+#: ``benchmarks/results/igos.md`` ("Settings sweep") and the README ("Benchmarks").
 DEFAULT_ITERATIONS = 10
 DEFAULT_N_STEPS = 10
 #: Line search: start each search at the image's previous accepted step (see above).
