@@ -37,8 +37,8 @@ from torch import Tensor
 
 from benchmarks._photos import PHOTO_SOURCES, photo_views
 from captum_igos import IGOS, IGOSPlusPlus
+from captum_igos.maps import saliency_map
 from captum_igos.metrics import deletion_insertion
-from captum_igos.metrics.deletion_insertion import saliency_map
 from captum_igos.models import load_model
 
 RESULTS = Path(__file__).parent / "results"
