@@ -37,10 +37,12 @@ def atomic_path(path: Path, write: Callable[[Path], Any]) -> None:
 
 
 def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as indented JSON to ``path`` atomically."""
     atomic_path(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2) + "\n"))
 
 
 def write_npy(path: Path, array: np.ndarray) -> None:
+    """Write ``array`` as a ``.npy`` file to ``path`` atomically."""
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as handle:
             np.save(handle, array)
@@ -49,12 +51,14 @@ def write_npy(path: Path, array: np.ndarray) -> None:
 
 
 def write_figure(path: Path, fig: Any) -> None:
+    """Save a matplotlib figure to ``path`` atomically."""
     from captum_igos.visualization import save_figure
 
     atomic_path(path, lambda tmp: save_figure(fig, tmp))
 
 
 def prepare_out(out: str) -> Path:
+    """Create the output folder and check it is writable (one-line CLIError if not)."""
     path = Path(out)
     try:
         path.mkdir(parents=True, exist_ok=True)
