@@ -8,9 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from captum_igos._utils.captum_compat import format_baseline
 from captum_igos._utils.validation import (
-    check_baselines_match,
+    check_baselines,
     check_image_batch,
     check_positive,
     check_positive_int,
@@ -90,9 +89,7 @@ def baseline_images(baselines: Any, inputs: Tensor) -> Tensor:
     """
     if baselines is None:
         return blur_baseline(inputs)
-    formatted = format_baseline(baselines, (inputs,))
-    check_baselines_match((inputs,), formatted)
-    (baseline,) = formatted
+    (baseline,) = check_baselines(baselines, (inputs,))
     if not isinstance(baseline, Tensor):
         return torch.full_like(inputs, float(baseline))
     return baseline.detach().to(device=inputs.device, dtype=inputs.dtype).expand_as(inputs)

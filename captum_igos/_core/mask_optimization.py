@@ -29,6 +29,7 @@ from captum_igos._utils.captum_compat import (
     progress,
 )
 from captum_igos._utils.masks import upsample_mask
+from captum_igos._utils.model_state import predicts
 from captum_igos._utils.optimizers import (
     Masks,
     backtracking_line_search,
@@ -37,14 +38,15 @@ from captum_igos._utils.optimizers import (
 )
 from captum_igos._utils.path_scores import PathScorer, clean_score_scale, draw_noise
 from captum_igos._utils.scores import Score, check_score, score_bounds, scored_forward
-from captum_igos._utils.targets import resolve_target
+from captum_igos._utils.targets import checked_forward, resolve_target
 from captum_igos._utils.validation import (
     check_choice,
-    check_image_batch,
+    check_inputs,
     check_nonnegative,
     check_optional_positive_int,
     check_positive,
     check_positive_int,
+    check_target,
     describe,
 )
 from captum_igos.baselines import baseline_images
@@ -315,19 +317,10 @@ def _check_generator(generator: Any, inputs: Tensor) -> torch.Generator | None:
 
 
 def _check_target(target: TargetType, n: int, inputs: Tensor) -> TargetType:
-    """Per-image targets must have one entry per image; lists of ints become a tensor."""
-    if isinstance(target, Tensor) and target.numel() not in (1, n):
-        raise ValueError(
-            f"expected a target tensor with 1 or {n} elements (one per image), "
-            f"got shape {tuple(target.shape)}"
-        )
-    if isinstance(target, list):
-        if len(target) != n:
-            raise ValueError(
-                f"expected a target list with {n} entries (one per image), got {len(target)}"
-            )
-        if all(isinstance(t, Integral) and not isinstance(t, bool) for t in target):
-            return torch.tensor(target, dtype=torch.long, device=inputs.device)
+    """Per-image targets checked (validation.check_target); lists of ints become a tensor."""
+    target = check_target(target, n)
+    if isinstance(target, list) and all(isinstance(t, Integral) for t in target):
+        return torch.tensor(target, dtype=torch.long, device=inputs.device)
     return target
 
 
@@ -482,6 +475,7 @@ class MaskAttribution(GradientAttribution):
         heatmaps = result.heatmap(tuple(images.shape[-2:])).expand_as(images).contiguous()
         return format_output(is_inputs_tuple, (heatmaps,))
 
+    @predicts()
     def optimize(
         self,
         inputs: TensorOrTupleOfTensorsGeneric,
@@ -520,8 +514,8 @@ class MaskAttribution(GradientAttribution):
                 f"expected a single input tensor of shape (N, C, H, W) or a 1-tuple, "
                 f"got a tuple of {len(inputs)} elements"
             )
-        (images,) = format_tensor_into_tuples(inputs)
-        images = check_image_batch("inputs", images).detach()
+        (images,) = check_inputs(inputs, images=True)
+        images = images.detach()
         n = images.shape[0]
         size = _check_mask_size(mask_size, tuple(images.shape[-2:]))
         optimizer = check_choice("optimizer", optimizer, OPTIMIZERS)
@@ -556,7 +550,7 @@ class MaskAttribution(GradientAttribution):
         target = _check_target(target, n, images)
 
         target = resolve_target(self.forward_func, (images,), target, additional_forward_args)
-        score_func = scored_forward(self.forward_func, score)
+        score_func = scored_forward(checked_forward(self.forward_func, target), score)
         rows_per_pass = internal_batch_size or default_rows_per_pass(images.device)
         scale = None
         if objective == "normalized":

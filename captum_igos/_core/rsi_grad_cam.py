@@ -27,6 +27,7 @@ from captum_igos._utils.captum_compat import (
     format_output,
     run_forward,
 )
+from captum_igos._utils.model_state import predicts
 from captum_igos._utils.path_integration import (
     STIELTJES_METHODS,
     expand_for_steps,
@@ -35,11 +36,11 @@ from captum_igos._utils.path_integration import (
 )
 from captum_igos._utils.reshape import ReshapeTransform
 from captum_igos._utils.scores import Score, check_score, scored_forward
-from captum_igos._utils.targets import resolve_target
+from captum_igos._utils.targets import checked_forward, resolve_target
 from captum_igos._utils.validation import (
-    check_baselines_match,
+    check_baselines,
     check_choice,
-    check_floating,
+    check_inputs,
     check_optional_positive_int,
     check_positive_int,
     describe,
@@ -124,6 +125,7 @@ class LayerRSIGradCam(LayerAttribution, GradientAttribution):
         return True
 
     @log_usage()
+    @predicts()
     def attribute(  # type: ignore[override]
         self,
         inputs: TensorOrTuple,
@@ -203,11 +205,8 @@ class LayerRSIGradCam(LayerAttribution, GradientAttribution):
             ValueError: baselines not broadcastable to the inputs, ``n_steps < 1``, an
                 unknown ``method``/``score``/option, a ``layer`` not in the model.
         """
-        inputs_tpl = _check_inputs(inputs)
-        if baselines is not None:
-            as_tuple = baselines if isinstance(baselines, tuple) else (baselines,)
-            check_baselines_match(inputs_tpl, as_tuple)
-        baselines_tpl = format_baseline(baselines, inputs_tpl)
+        inputs_tpl = check_inputs(inputs, images=True)
+        baselines_tpl = format_baseline(check_baselines(baselines, inputs_tpl), inputs_tpl)
         check_positive_int("n_steps", n_steps)
         check_choice("method", method, STIELTJES_METHODS)
         check_optional_positive_int("internal_batch_size", internal_batch_size)
@@ -218,7 +217,7 @@ class LayerRSIGradCam(LayerAttribution, GradientAttribution):
 
         args = format_additional_forward_args(additional_forward_args)
         target = resolve_target(self.forward_func, inputs_tpl, target, args)
-        forward = scored_forward(self.forward_func, score)
+        forward = scored_forward(checked_forward(self.forward_func, target, self.layer), score)
 
         sums, activations = self._stieltjes_sums(
             forward,
@@ -376,23 +375,6 @@ def _graph_from(layer: Module, attribute_to_layer_input: bool, enabled: bool) ->
 def _by_step(rows: Tensor, num_examples: int) -> Tensor:
     """``(points * N, ...) -> (points, N, ...)``, detached (frees the graph before the layer)."""
     return rows.detach().reshape(-1, num_examples, *rows.shape[1:])
-
-
-def _check_inputs(inputs: Any) -> tuple[Tensor, ...]:
-    """Inputs as a tuple of floating-point tensors sharing the batch size ``N >= 1``."""
-    if isinstance(inputs, tuple):
-        if len(inputs) == 0:
-            raise ValueError("expected inputs to be a tensor or a non-empty tuple, got ()")
-        tensors = tuple(check_floating(f"inputs[{i}]", inp) for i, inp in enumerate(inputs))
-    else:
-        tensors = (check_floating("inputs", inputs),)
-    sizes = [t.shape[0] if t.dim() > 0 else None for t in tensors]
-    if sizes[0] in (None, 0) or any(size != sizes[0] for size in sizes):
-        raise ValueError(
-            "expected input tensors with the same batch size N >= 1 in dimension 0, got "
-            f"shapes {[tuple(t.shape) for t in tensors]}"
-        )
-    return tensors
 
 
 def _check_layer_in_model(forward_func: Callable[..., Tensor], layer: Any) -> None:

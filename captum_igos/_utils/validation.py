@@ -1,11 +1,31 @@
-"""Argument checks that raise ``TypeError``/``ValueError`` saying what was expected and given.
+"""The one validation layer: checks that raise ``TypeError``/``ValueError`` "expected ..., got ...".
 
-Every check runs before a method touches the model, so a rejected call leaves the model,
-its hooks and the caller's tensors exactly as they were.
+Every check is stated once here (in the spirit of kornia's ``KORNIA_CHECK_SHAPE``) and is
+shared by :class:`~captum_igos.IGOS`, :class:`~captum_igos.IGOSPlusPlus`,
+:class:`~captum_igos.LayerRSIGradCam`, :func:`~captum_igos.metrics.deletion_insertion`,
+the pointing game and the visualisation. The checks run before a method touches the model
+and before Captum's own formatting, so a rejected call leaves the model, its hooks and the
+caller's tensors exactly as they were, and no Captum ``AssertionError`` reaches the user.
+
+What is checked, in this order:
+
+- inputs (:func:`check_inputs`): torch tensors (not NumPy arrays), floating point, finite,
+  one batch size ``N >= 1``; ``(N, C, H, W)`` where the method needs images.
+- baselines (:func:`check_baselines`): ``None``, a finite number or a finite tensor
+  broadcastable to its input (Captum's rule), one per input; NumPy arrays, lists and
+  strings are refused.
+- targets (:func:`check_target`): ``None``, a non-negative int, a tuple of them, an
+  integer tensor of shape ``()``, ``(1,)`` or ``(N,)``, or a list of ``N`` ints / tuples;
+  the range (:func:`check_target_range`) once the number of outputs is known, which is
+  after one forward pass of the clean images (:func:`captum_igos._utils.targets.resolve_target`)
+  and before any expensive work.
+- hyperparameters: finite wherever a number is meant (:func:`check_positive`,
+  :func:`check_nonnegative`).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from numbers import Integral, Real
 from typing import Any
@@ -15,16 +35,33 @@ from torch import Tensor
 
 
 def describe(value: Any) -> str:
-    """Short description of ``value`` for error messages (shape and dtype for tensors)."""
+    """Short description of ``value`` for error messages (shape and dtype for arrays)."""
     if isinstance(value, Tensor):
         return f"tensor of shape {tuple(value.shape)} and dtype {value.dtype}"
-    return f"{type(value).__name__} {value!r}"
+    kind = type(value)
+    if hasattr(value, "shape") and hasattr(value, "dtype"):  # NumPy and other arrays
+        return f"{kind.__module__}.{kind.__name__} of shape {tuple(value.shape)}"
+    text = repr(value)
+    return f"{kind.__name__} {text if len(text) <= 60 else text[:57] + '...'}"
 
 
 def check_tensor(name: str, value: Any) -> Tensor:
     if not isinstance(value, Tensor):
-        raise TypeError(f"expected {name} to be a torch.Tensor, got {describe(value)}")
+        hint = "; convert it with torch.from_numpy" if hasattr(value, "__array__") else ""
+        raise TypeError(f"expected {name} to be a torch.Tensor, got {describe(value)}{hint}")
     return value
+
+
+def check_finite(name: str, tensor: Tensor) -> Tensor:
+    """No NaN or inf anywhere (they make every score NaN and the map silently empty)."""
+    if tensor.is_floating_point() or tensor.is_complex():
+        bad = int((~torch.isfinite(tensor)).sum())
+        if bad:
+            raise ValueError(
+                f"expected {name} with finite values, got {bad} NaN or inf value(s) of "
+                f"{tensor.numel()}"
+            )
+    return tensor
 
 
 def check_floating(name: str, value: Any) -> Tensor:
@@ -39,13 +76,40 @@ def check_floating(name: str, value: Any) -> Tensor:
 
 
 def check_image_batch(name: str, value: Any) -> Tensor:
-    """A floating-point batch of images of shape (N, C, H, W) with N >= 1."""
+    """A finite floating-point batch of images of shape (N, C, H, W) with N >= 1."""
     tensor = check_floating(name, value)
     if tensor.dim() != 4 or tensor.shape[0] == 0:
         raise ValueError(
             f"expected {name} of shape (N, C, H, W) with N >= 1, got {tuple(tensor.shape)}"
         )
-    return tensor
+    return check_finite(name, tensor)
+
+
+def check_inputs(inputs: Any, *, images: bool = False) -> tuple[Tensor, ...]:
+    """Inputs as a tuple of finite floating tensors sharing the batch size ``N >= 1``.
+
+    ``images=True`` also requires each to be ``(N, C, H, W)`` (layers of image models
+    fold path steps into the batch, so a 3-D or 5-D input would fail deep inside the
+    model with a shape that is not the user's).
+    """
+    if isinstance(inputs, tuple):
+        if len(inputs) == 0:
+            raise ValueError("expected inputs to be a tensor or a non-empty tuple, got ()")
+        names = [f"inputs[{i}]" for i in range(len(inputs))]
+        values = inputs
+    else:
+        names, values = ["inputs"], (inputs,)
+    check = check_image_batch if images else check_floating
+    tensors = tuple(check(name, value) for name, value in zip(names, values))
+    sizes = [t.shape[0] if t.dim() > 0 else None for t in tensors]
+    if sizes[0] in (None, 0) or any(size != sizes[0] for size in sizes):
+        raise ValueError(
+            "expected input tensors with the same batch size N >= 1 in dimension 0, got "
+            f"shapes {[tuple(t.shape) for t in tensors]}"
+        )
+    for name, tensor in zip(names, tensors):
+        check_finite(name, tensor)
+    return tensors
 
 
 def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
@@ -61,18 +125,24 @@ def check_optional_positive_int(name: str, value: Any) -> int | None:
 
 
 def check_nonnegative(name: str, value: Any) -> float:
+    """A finite real number >= 0 (NaN and inf are refused: they make the loss NaN)."""
     if isinstance(value, bool) or not isinstance(value, Real):
         raise TypeError(f"expected {name} to be a real number >= 0, got {describe(value)}")
     if not value >= 0:  # also rejects NaN
         raise ValueError(f"expected {name} >= 0, got {value}")
+    if value == math.inf:
+        raise ValueError(f"expected {name} to be finite, got {value}")
     return float(value)
 
 
 def check_positive(name: str, value: Any) -> float:
+    """A finite real number > 0 (an infinite step size would never shrink below a floor)."""
     if isinstance(value, bool) or not isinstance(value, Real):
         raise TypeError(f"expected {name} to be a real number > 0, got {describe(value)}")
     if not value > 0:
         raise ValueError(f"expected {name} > 0, got {value}")
+    if value == math.inf:
+        raise ValueError(f"expected {name} to be finite, got {value}")
     return float(value)
 
 
@@ -92,27 +162,144 @@ def check_same_shape(name: str, value: Tensor, reference_name: str, reference: T
         )
 
 
+def check_baselines(baselines: Any, inputs: tuple[Tensor, ...]) -> tuple[Any, ...] | None:
+    """The user's ``baselines`` as a tuple (one per input), or ``None``; run before Captum.
+
+    Each baseline is a finite number or a finite tensor broadcastable to its input
+    (Captum's rule); a NumPy array, a list or a string is refused with a ``TypeError``.
+    """
+    if baselines is None:
+        return None
+    as_tuple = baselines if isinstance(baselines, tuple) else (baselines,)
+    check_baselines_match(inputs, as_tuple)
+    return as_tuple
+
+
 def check_baselines_match(inputs: tuple[Tensor, ...], baselines: tuple[Any, ...]) -> None:
-    """Each baseline is a number or a tensor broadcastable to its input (Captum's rule)."""
+    """Each baseline is a finite number or tensor broadcastable to its input (Captum's rule)."""
     if len(baselines) != len(inputs):
         raise ValueError(
             f"expected {len(inputs)} baseline(s), one per input tensor, got {len(baselines)}"
         )
     for index, (inp, base) in enumerate(zip(inputs, baselines)):
+        name = f"baselines[{index}]"
         if isinstance(base, Tensor):
             try:
-                torch.broadcast_shapes(base.shape, inp.shape)
+                shape = torch.broadcast_shapes(base.shape, inp.shape)
             except RuntimeError:
+                shape = None
+            if shape != inp.shape:
                 raise ValueError(
-                    f"expected baselines[{index}] broadcastable to the input's shape "
-                    f"{tuple(inp.shape)}, got {tuple(base.shape)}"
-                ) from None
-            if torch.broadcast_shapes(base.shape, inp.shape) != inp.shape:
-                raise ValueError(
-                    f"expected baselines[{index}] broadcastable to the input's shape "
+                    f"expected {name} broadcastable to the input's shape "
                     f"{tuple(inp.shape)}, got {tuple(base.shape)}"
                 )
+            if not (base.is_floating_point() or base.dtype in _INTEGER_DTYPES):
+                raise TypeError(
+                    f"expected {name} to be a real-valued tensor, got dtype {base.dtype}"
+                )
+            check_finite(name, base)
         elif isinstance(base, bool) or not isinstance(base, Real):
             raise TypeError(
-                f"expected baselines[{index}] to be a number or a tensor, got {describe(base)}"
+                f"expected {name} to be a number or a tensor, got {describe(base)}"
             )
+        elif not math.isfinite(base):
+            raise ValueError(f"expected {name} to be a finite number, got {base}")
+
+
+_INTEGER_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
+
+
+def _is_index(value: Any) -> bool:
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+def check_target(target: Any, n: int) -> Any:
+    """A Captum ``TargetType`` for ``n`` examples, in the user's terms; returns it unchanged.
+
+    Accepted: ``None``; an int ``>= 0``; a tuple of them (an index into outputs with more
+    than one dimension); an integer tensor of shape ``()``, ``(1,)`` or ``(n,)``; a list of
+    ``n`` ints or ``n`` tuples. Floats, strings and float or bool tensors are refused.
+    """
+    shapes = f"(), (1,) or (N,) = ({n},)"
+    if target is None:
+        return None
+    if _is_index(target):
+        if target < 0:
+            raise ValueError(f"expected target >= 0, got {target}")
+        return target
+    if isinstance(target, Tensor):
+        if target.dtype not in _INTEGER_DTYPES:
+            raise TypeError(
+                f"expected an integer target tensor (e.g. torch.long), got dtype {target.dtype}"
+            )
+        if target.dim() > 1 or target.numel() not in (1, n):
+            hint = "; use target.flatten()" if target.numel() == n else ""
+            raise ValueError(
+                f"expected a target tensor with 1 or {n} elements (one per example), of shape "
+                f"{shapes}, got shape {tuple(target.shape)}{hint}"
+            )
+        if bool((target < 0).any()):
+            raise ValueError(f"expected target indices >= 0, got {target.min().item()}")
+        return target
+    if isinstance(target, tuple):
+        if not target or not all(_is_index(t) and t >= 0 for t in target):
+            raise TypeError(
+                f"expected a target tuple of ints >= 0 (one index per output dimension), "
+                f"got {describe(target)}"
+            )
+        return target
+    if isinstance(target, list):
+        if len(target) != n:
+            raise ValueError(
+                f"expected a target list with {n} entries (one per example), got {len(target)}"
+            )
+        if all(_is_index(t) and t >= 0 for t in target):
+            return target
+        if all(isinstance(t, tuple) and t and all(_is_index(i) and i >= 0 for i in t)
+               for t in target) and len({len(t) for t in target}) == 1:
+            return target
+        raise TypeError(
+            "expected a target list of ints >= 0 or of equal-length tuples of them, "
+            f"got {describe(target)}"
+        )
+    raise TypeError(
+        "expected target to be None, an int, a tuple of ints, an integer tensor of shape "
+        f"{shapes} or a list of {n} ints, got {describe(target)}"
+    )
+
+
+def check_target_range(target: Any, output_shape: tuple[int, ...]) -> None:
+    """Every index of ``target`` (checked by :func:`check_target`) is inside the outputs.
+
+    ``output_shape`` is the model's output shape ``(N, ...)`` from one forward pass.
+    """
+    per_example = tuple(output_shape[1:])
+    if target is None:
+        return
+    if isinstance(target, Tensor):
+        indices = [(int(target.max()),)]
+    elif _is_index(target):
+        indices = [(target,)]
+    elif isinstance(target, tuple):
+        indices = [target]
+    elif target and isinstance(target[0], tuple):
+        indices = target
+    else:
+        indices = [(max(target),)]
+    if not per_example:
+        raise ValueError(
+            f"expected target=None for a model with one output per example (outputs "
+            f"{tuple(output_shape)}), got {describe(target)}"
+        )
+    for index in indices:
+        if len(index) != len(per_example):
+            raise ValueError(
+                f"expected a target with {len(per_example)} index/indices (the model's "
+                f"outputs are {tuple(output_shape)}), got {index if len(index) > 1 else index[0]}"
+            )
+        for i, size in zip(index, per_example):
+            if i >= size:
+                raise ValueError(
+                    f"expected target indices below {size} (the model's outputs are "
+                    f"{tuple(output_shape)}), got {i}"
+                )

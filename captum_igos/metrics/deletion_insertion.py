@@ -45,11 +45,13 @@ from captum_igos._utils.captum_compat import (
     progress,
     run_forward,
 )
+from captum_igos._utils.model_state import predicts
 from captum_igos._utils.scores import Score, check_score, scored_forward
-from captum_igos._utils.targets import resolve_target
+from captum_igos._utils.targets import checked_forward, resolve_target
 from captum_igos._utils.validation import (
+    check_finite,
     check_floating,
-    check_image_batch,
+    check_inputs,
     check_optional_positive_int,
     check_positive_int,
     describe,
@@ -193,6 +195,7 @@ def _format_single_input(name: str, value: Any) -> Tensor:
     return value
 
 
+@predicts(needs_grad=False)
 def deletion_insertion(
     forward_func: Callable[..., Tensor],
     inputs: Tensor,
@@ -268,10 +271,11 @@ def deletion_insertion(
         >>> result.deletion.shape, result.insertion_auc.shape
         (torch.Size([2, 9]), torch.Size([2]))
     """
-    inputs = check_image_batch("inputs", _format_single_input("inputs", inputs))
+    (inputs,) = check_inputs(_format_single_input("inputs", inputs), images=True)
     attributions = check_floating(
         "attributions", _format_single_input("attributions", attributions)
     )
+    check_finite("attributions", attributions)
     n_steps = check_positive_int("n_steps", n_steps)
     internal_batch_size = check_optional_positive_int("internal_batch_size", internal_batch_size)
     check_score(score)
@@ -288,7 +292,7 @@ def deletion_insertion(
         ranks = _pixel_ranks(unit_scores, cells).view(-1, *image_size)
         counts = step_counts(unit_scores.shape[1], n_steps)
         scores = _perturbed_scores(
-            scored_forward(forward_func, score),
+            scored_forward(checked_forward(forward_func, target), score),
             inputs,
             baselines,
             ranks,
