@@ -199,3 +199,39 @@ def test_deletion_insertion_works_inside_inference_mode():
         inside = deletion_insertion(net, x, attributions, target=[0, 1], n_steps=2)
     torch.testing.assert_close(inside.deletion, expected.deletion)
     torch.testing.assert_close(inside.insertion_auc, expected.insertion_auc)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_TARGETS = st.one_of(
+    st.none(), st.integers(-2, 4), st.floats(allow_nan=True), st.text(max_size=2),
+    st.lists(st.integers(0, 3), max_size=3), st.just(torch.tensor([[0], [1]])),
+)
+_BASELINES = st.one_of(
+    st.none(), st.floats(allow_nan=True, allow_infinity=True), st.just("zero"),
+    st.just(np.zeros((2, 3, 6, 6))), st.just(torch.zeros(1, 3, 6, 6, dtype=F64)),
+    st.just(torch.zeros(3, 3, 6, 6, dtype=F64)),
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    method=st.sampled_from(METHODS),
+    shape=st.sampled_from([(2, 3, 6, 6), (3, 6, 6), (2, 3, 6, 6, 1), (0, 3, 6, 6)]),
+    dtype=st.sampled_from([torch.float32, F64, torch.int64]),
+    target=_TARGETS,
+    baselines=_BASELINES,
+)
+def test_sweep_every_input_gives_a_finite_result_or_our_error(
+    method, shape, dtype, target, baselines
+):
+    net = make_net().to(dtype if dtype.is_floating_point else F64)
+    x = torch.rand(shape).to(dtype)
+    try:
+        result = run(method, net, x, target=target, baselines=baselines)
+    except (TypeError, ValueError) as error:
+        assert str(error).startswith("expected") or "expected" in str(error)
+        return
+    values = result.deletion if method == "deletion_insertion" else result
+    assert values.shape[0] == shape[0] and bool(torch.isfinite(values).all())
