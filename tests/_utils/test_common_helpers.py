@@ -19,7 +19,8 @@ def test_scored_forward_probability_is_softmax_and_raw_is_identity():
     raw = model(inputs)
     torch.testing.assert_close(scored_forward(model, "probability")(inputs), raw.softmax(dim=1))
     assert scored_forward(model, "raw") is model
-    with pytest.raises(ValueError, match="score to be one of 'probability', 'sigmoid', 'raw', got 'logit'"):
+    expected = "score to be one of 'probability', 'sigmoid', 'raw', got 'logit'"
+    with pytest.raises(ValueError, match=expected):
         scored_forward(model, "logit")
 
 
