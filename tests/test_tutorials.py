@@ -22,6 +22,8 @@ EXPECTED = {
     "02_rsi_gradcam_layers_and_steps.ipynb": (["blocks.6", "bn2", "|delta|",
                                                "cosine similarity"], 2),
     "03_measuring_faithfulness.ipynb": (["infidelity", "sensitivity_max", "cap", "uniform"], 3),
+    "04_detection_and_segmentation.ipynb": (["DetectionScore of the clean image",
+                                             "together vs one at a time", "mask pixels"], 2),
 }
 
 
