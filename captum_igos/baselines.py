@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from captum_igos._utils.validation import (
-    check_baselines,
+    check_baselines_match,
     check_image_batch,
     check_positive,
     check_positive_int,
@@ -89,7 +89,9 @@ def baseline_images(baselines: Any, inputs: Tensor) -> Tensor:
     """
     if baselines is None:
         return blur_baseline(inputs)
-    (baseline,) = check_baselines(baselines, (inputs,))
+    as_tuple = baselines if isinstance(baselines, tuple) else (baselines,)
+    check_baselines_match((inputs,), as_tuple)
+    (baseline,) = as_tuple
     if not isinstance(baseline, Tensor):
         return torch.full_like(inputs, float(baseline))
     return baseline.detach().to(device=inputs.device, dtype=inputs.dtype).expand_as(inputs)

@@ -63,6 +63,7 @@ class IGOSObjective:
             loss = scores + regulariser.detach()
             if not with_grad:
                 return loss, None
+            assert up_grads is not None  # with_grad: the scorer returned the gradients
             (direction,) = torch.autograd.grad((up_mask * up_grads).sum() + regulariser.sum(), leaf)
         return loss, (direction,)
 

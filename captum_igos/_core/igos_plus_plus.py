@@ -87,6 +87,7 @@ class IGOSPlusPlusObjective:
             loss = (signs.view(4, 1) * scores.view(4, n)).sum(dim=0) + regulariser.detach()
             if not with_grad:
                 return loss, None
+            assert up_grads is not None  # with_grad: the scorer returned the gradients
             path_terms = (signs.repeat_interleave(n).view(-1, 1, 1, 1) * up_masks * up_grads).sum()
             directions = torch.autograd.grad(
                 0.5 * path_terms + regulariser.sum(), (deletion_mask, insertion_mask)

@@ -8,9 +8,11 @@ A method supplies a :class:`MaskObjective` (path scores plus regularisers of its
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from numbers import Integral
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import torch
 from captum.attr import GradientAttribution
@@ -118,15 +120,20 @@ class MaskOptimizationResult:
 
         Clamped to [0, 1] against rounding in the upsampling.
         """
-        mask = self.mask if size is None else upsample_mask(self.mask, tuple(size))
+        mask = self.mask if size is None else upsample_mask(self.mask, size)
         return (1 - mask).clamp(0, 1)
 
 
 class MaskObjective(Protocol):
     """What a mask method supplies to :func:`optimize_masks`."""
 
-    n_masks: int
-    mask_size: tuple[int, int]
+    @property
+    def n_masks(self) -> int:
+        """Masks per image (1 for I-GOS; deletion and insertion for iGOS++)."""
+
+    @property
+    def mask_size(self) -> tuple[int, int]:
+        """(h, w) of every mask."""
 
     def evaluate(
         self, masks: Masks, image_index: Tensor, noise: Tensor | None, with_grad: bool
@@ -194,7 +201,9 @@ def optimize_masks(
             break
         noise = draw_noise(settings.n_steps, like, settings.noise_std, generator)
         current = tuple(mask[active] for mask in masks)
-        loss, directions = objective.evaluate(current, active, noise, True)
+        loss, evaluated = objective.evaluate(current, active, noise, True)
+        assert evaluated is not None  # with_grad=True: the objective returned the directions
+        directions = evaluated
         losses[active, iteration] = loss
         iterations_run[active] += 1
         finite = torch.isfinite(loss)
@@ -209,9 +218,7 @@ def optimize_masks(
                 break
         if settings.optimizer == "line_search":
             search = backtracking_line_search(
-                lambda candidates, rows, active=active, noise=noise: objective.evaluate(
-                    candidates, active[rows], noise, False
-                )[0],
+                partial(_trial_loss, objective, active, noise),
                 current,
                 directions,
                 loss,
@@ -219,9 +226,7 @@ def optimize_masks(
                 decay=settings.decay,
                 armijo=settings.armijo,
                 min_alpha=settings.min_alpha,
-                lower_bound_fn=lambda candidates, rows, active=active: objective.lower_bound(
-                    candidates, active[rows]
-                ),
+                lower_bound_fn=partial(_trial_lower_bound, objective, active),
             )
             updated, steps = search.masks, search.step_sizes
             if settings.warm_start:
@@ -244,10 +249,10 @@ def optimize_masks(
         active = active[moved]
         if progress_bar is not None:
             progress_bar.update()
-    moved = (step_sizes > 0).any(dim=1).tolist()
+    ever_moved = (step_sizes > 0).any(dim=1).tolist()
     status = tuple(
         NON_FINITE if bad else MOVED if went else STOPPED_AT_START
-        for bad, went in zip(non_finite.tolist(), moved)
+        for bad, went in zip(non_finite.tolist(), ever_moved)
     )
     return MaskOptimizationResult(
         losses=losses,
@@ -257,6 +262,20 @@ def optimize_masks(
         status=status,
         **objective.named_masks(masks),
     )
+
+
+def _trial_loss(
+    objective: MaskObjective, active: Tensor, noise: Tensor | None, candidates: Masks, rows: Tensor
+) -> Tensor:
+    """The line search's trial objective of the searching ``rows`` of the ``active`` images."""
+    return objective.evaluate(candidates, active[rows], noise, False)[0]
+
+
+def _trial_lower_bound(
+    objective: MaskObjective, active: Tensor, candidates: Masks, rows: Tensor
+) -> Tensor:
+    """The model-free lower bound of :func:`_trial_loss`."""
+    return objective.lower_bound(candidates, active[rows])
 
 
 def warn_empty_maps(method: str, result: MaskOptimizationResult, objective: str) -> None:
@@ -283,11 +302,12 @@ def warn_empty_maps(method: str, result: MaskOptimizationResult, objective: str)
     )
 
 
-def _check_mask_size(mask_size: Any, image_size: tuple[int, int]) -> tuple[int, int]:
+def _check_mask_size(mask_size: Any, image_size: Sequence[int]) -> tuple[int, int]:
     if isinstance(mask_size, Integral) and not isinstance(mask_size, bool):
         size = (int(mask_size), int(mask_size))
     elif isinstance(mask_size, (tuple, list)) and len(mask_size) == 2:
-        size = tuple(check_positive_int("mask_size", side) for side in mask_size)
+        height, width = (check_positive_int("mask_size", side) for side in mask_size)
+        size = (height, width)
     else:
         raise TypeError(
             f"expected mask_size to be an int or a pair (h, w), got {describe(mask_size)}"
@@ -349,7 +369,7 @@ class MaskAttribution(GradientAttribution):
         raise NotImplementedError
 
     @log_usage()
-    def attribute(  # type: ignore[override]
+    def attribute(  # type: ignore[override, unused-ignore]
         self,
         inputs: TensorOrTupleOfTensorsGeneric,
         baselines: BaselineType = None,
@@ -568,12 +588,12 @@ class MaskAttribution(GradientAttribution):
             score_bounds=score_bounds(score),
             score_scale=scale,
         )
-        objective = self._objective(scorer, size, l1_coeff, tv_coeff)
-        bar: Callable | Any = None
+        mask_objective = self._objective(scorer, size, l1_coeff, tv_coeff)
+        bar: Any = None
         if show_progress:
             bar = progress(desc=f"{type(self).__name__} attribution", total=settings.iterations)
         try:
-            return optimize_masks(objective, images, settings, generator, bar)
+            return optimize_masks(mask_objective, images, settings, generator, bar)
         finally:
             if bar is not None:
                 bar.close()

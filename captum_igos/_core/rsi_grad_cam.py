@@ -126,7 +126,7 @@ class LayerRSIGradCam(LayerAttribution, GradientAttribution):
 
     @log_usage()
     @predicts()
-    def attribute(  # type: ignore[override]
+    def attribute(  # type: ignore[override, unused-ignore]
         self,
         inputs: TensorOrTuple,
         baselines: BaselineType = None,

@@ -31,6 +31,7 @@ import os
 import sys
 import warnings
 from collections.abc import Iterator
+from types import FrameType
 from typing import Any
 
 import torch
@@ -174,9 +175,11 @@ def rows_additional_args(
 
 
 _PACKAGE_DIRS = tuple(
-    os.path.dirname(os.path.abspath(module.__file__)) + os.sep
-    for module in (sys.modules["captum_igos"], sys.modules["captum"])
-    if getattr(module, "__file__", None)
+    os.path.dirname(os.path.abspath(module_file)) + os.sep
+    for module_file in (
+        getattr(sys.modules[name], "__file__", None) for name in ("captum_igos", "captum")
+    )
+    if module_file
 )
 
 
@@ -187,7 +190,7 @@ def warn_caller(message: str, category: type[Warning] = UserWarning) -> None:
     Captum's ``log_usage`` or ``NoiseTunnel`` included), instead of a hard-coded
     ``stacklevel``.
     """
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     level = 2
     while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(
         _PACKAGE_DIRS

@@ -14,6 +14,8 @@ Optimized Saliency by Bilateral Perturbations", ACM CHIL 2021 (arXiv:2012.15783)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -22,7 +24,7 @@ from torch import Tensor
 BILATERAL_SIGMA = 0.01
 
 
-def upsample_mask(mask: Tensor, size: tuple[int, int]) -> Tensor:
+def upsample_mask(mask: Tensor, size: Sequence[int]) -> Tensor:
     r"""Bilinear upsampling :math:`up(M)` with ``align_corners=True`` (as the authors' code).
 
     Bilinear interpolation is linear, so :math:`up(tM) = t\,up(M)`; a mask that already
@@ -143,7 +145,7 @@ def bilateral_weights(image: Tensor, sigma: float = BILATERAL_SIGMA) -> tuple[Te
 
 def bilateral_tv(
     mask: Tensor,
-    weights: tuple[Tensor, Tensor],
+    weights: Sequence[Tensor],
 ) -> Tensor:
     r"""iGOS++'s bilateral total variation per image, shape (N,).
 

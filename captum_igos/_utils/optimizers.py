@@ -26,7 +26,7 @@ iGOS++) moved by one step size per image, and keep the masks in :math:`[0, 1]`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, cast
 
 import torch
 from torch import Tensor
@@ -50,10 +50,10 @@ def armijo_decrease(masks: Masks, candidates: Masks, directions: Masks) -> Tenso
 
     Equals :math:`\alpha \lVert g\rVert^2` when :math:`M^+ = M - \alpha g` is not clamped.
     """
-    return sum(
+    return cast(Tensor, sum(
         (direction * (mask - candidate)).flatten(1).sum(dim=1)
         for mask, candidate, direction in zip(masks, candidates, directions)
-    )
+    ))
 
 
 def can_move(masks: Masks, directions: Masks) -> Tensor:

@@ -149,9 +149,9 @@ class PathScorer:
                     leaf, path, step, image_index[path], insertion[path], noise
                 )
                 scores.index_add_(0, path, outputs.detach())
-                if with_grad:
+                if grads is not None:
                     grads += torch.autograd.grad(outputs.sum(), leaf)[0]
-        if with_grad:
+        if grads is not None:
             grads /= n_steps
         return scores / n_steps, grads
 

@@ -128,22 +128,24 @@ def check_nonnegative(name: str, value: Any) -> float:
     """A finite real number >= 0 (NaN and inf are refused: they make the loss NaN)."""
     if isinstance(value, bool) or not isinstance(value, Real):
         raise TypeError(f"expected {name} to be a real number >= 0, got {describe(value)}")
-    if not value >= 0:  # also rejects NaN
+    number = float(value)
+    if not number >= 0:  # also rejects NaN
         raise ValueError(f"expected {name} >= 0, got {value}")
-    if value == math.inf:
+    if number == math.inf:
         raise ValueError(f"expected {name} to be finite, got {value}")
-    return float(value)
+    return number
 
 
 def check_positive(name: str, value: Any) -> float:
     """A finite real number > 0 (an infinite step size would never shrink below a floor)."""
     if isinstance(value, bool) or not isinstance(value, Real):
         raise TypeError(f"expected {name} to be a real number > 0, got {describe(value)}")
-    if not value > 0:
+    number = float(value)
+    if not number > 0:
         raise ValueError(f"expected {name} > 0, got {value}")
-    if value == math.inf:
+    if number == math.inf:
         raise ValueError(f"expected {name} to be finite, got {value}")
-    return float(value)
+    return number
 
 
 def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:

@@ -63,7 +63,7 @@ def add_common(parser: argparse.ArgumentParser, *, images: bool = True) -> None:
     group = parser.add_argument_group("method options")
     for option in all_options():
         extra = {"choices": option.choices} if option.choices else {"metavar": option.metavar}
-        group.add_argument(option.flag, dest=option.dest, type=option.type,
+        group.add_argument(option.flag, dest=option.dest, type=option.type or str,
                            default=option.default, help=option.help, **extra)
     group.add_argument("--metric-steps", type=positive_int, default=50, metavar="N",
                        help="deletion/insertion curve segments (default %(default)s; 2N forward "

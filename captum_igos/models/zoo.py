@@ -8,11 +8,11 @@ from __future__ import annotations
 import os
 import socket
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, cast
 from urllib.parse import urlsplit
 
 import torch
@@ -215,7 +215,7 @@ def _host_reachable(url: str, timeout: float = 3.0) -> tuple[bool, BaseException
 
 
 @contextmanager
-def _network_timeout(seconds: float):
+def _network_timeout(seconds: float) -> Iterator[None]:
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(seconds)
     try:
@@ -270,10 +270,7 @@ def _load_torchvision(name: str, device: torch.device, download: bool) -> Loaded
 def _cached_timm_file(cfg: Mapping[str, Any]) -> Path | None:
     hub_id = cfg.get("hf_hub_id")
     if hub_id:
-        try:
-            from huggingface_hub import try_to_load_from_cache
-        except ImportError:  # pragma: no cover - timm depends on huggingface_hub
-            try_to_load_from_cache = None
+        try_to_load_from_cache = _hub_cache_lookup()
         if try_to_load_from_cache is not None:
             repo, _, revision = hub_id.partition("@")
             for filename in ("model.safetensors", "pytorch_model.bin"):
@@ -288,11 +285,20 @@ def _cached_timm_file(cfg: Mapping[str, Any]) -> Path | None:
     return None
 
 
+def _hub_cache_lookup() -> Callable[..., Any] | None:
+    """``huggingface_hub.try_to_load_from_cache``, or ``None`` without huggingface_hub."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # pragma: no cover - timm depends on huggingface_hub
+        return None
+    return try_to_load_from_cache
+
+
 def _load_timm(name: str, device: torch.device, download: bool) -> LoadedModel:
     import timm
 
     architecture = timm.create_model(name, pretrained=False)
-    cfg = dict(architecture.pretrained_cfg)
+    cfg = dict(cast(Mapping[str, Any], architecture.pretrained_cfg))
     cached = _cached_timm_file(cfg)
     if cached is not None:
         overlay = {"file": str(cached)}
