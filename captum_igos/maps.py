@@ -12,11 +12,10 @@ from __future__ import annotations
 
 from typing import Callable
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from captum_igos._utils.validation import check_choice, check_floating
+from captum_igos._utils.validation import check_choice, check_finite, check_floating
 
 __all__ = ["CHANNEL_REDUCTIONS", "reduce_channels", "saliency_map"]
 
@@ -34,6 +33,7 @@ def reduce_channels(values: Tensor, channel_reduction: str = "sum", dim: int = 1
     """``values`` reduced over ``dim`` (kept, of size 1) by a :data:`CHANNEL_REDUCTIONS` name.
 
     Example:
+        >>> import torch
         >>> reduce_channels(torch.tensor([[[-1.0], [3.0]]]), "abs_sum").tolist()
         [[[4.0]]]
     """
@@ -79,8 +79,7 @@ def saliency_map(
             f"(input-shaped, any C) or (N, C, h, w) with h <= {height}, w <= {width} "
             f"(layer-shaped), with N = {batch_size}; got {shape}"
         )
-    if not bool(torch.isfinite(attributions).all()):
-        raise ValueError(f"expected finite {name}, got NaN or infinite values")
+    check_finite(name, attributions)
     maps = attributions if attributions.dim() == 4 else attributions.unsqueeze(1)
     maps = reduce_channels(maps, channel_reduction)
     if maps.shape[-2:] != (height, width):

@@ -25,15 +25,20 @@ metric's steps. Two ways, both exact:
 
 from __future__ import annotations
 
+from numbers import Integral
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torchvision.ops import box_iou
 
-from captum_igos._utils.validation import describe
+from captum_igos._utils.validation import check_finite, describe
 
 __all__ = ["DetectionScore", "SegmentationScore"]
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, Integral) and not isinstance(value, bool)
 
 
 def _per_row(name: str, held: Tensor | None, given: Tensor | None, rows: int,
@@ -42,8 +47,7 @@ def _per_row(name: str, held: Tensor | None, given: Tensor | None, rows: int,
     value = given if given is not None else held
     if value is None:
         raise ValueError(f"expected {name} in the constructor or as a forward argument")
-    if not isinstance(value, Tensor):
-        raise TypeError(f"expected {name} to be a tensor, got {describe(value)}")
+    _check_values(name, value)
     if value.dim() == trailing:  # a single box / label / mask
         value = value.unsqueeze(0)
     if value.shape[0] == 1:
@@ -53,6 +57,25 @@ def _per_row(name: str, held: Tensor | None, given: Tensor | None, rows: int,
             f"expected {name} with 1 or {rows} rows (one per image in this call), got shape "
             f"{tuple(value.shape)}; per-image {name} for a method that adds rows (path "
             "points, noise samples, metric steps) travel as additional_forward_args"
+        )
+    return value
+
+
+def _check_values(name: str, value: Any) -> Tensor:
+    """Boxes and masks finite (masks bool or in [0, 1]), labels integers >= 0."""
+    if not isinstance(value, Tensor):
+        raise TypeError(f"expected {name} to be a tensor, got {describe(value)}")
+    if name == "labels":
+        if value.is_floating_point() or value.is_complex() or value.dtype == torch.bool:
+            raise TypeError(f"expected integer labels (e.g. torch.long), got dtype {value.dtype}")
+        if bool((value < 0).any()):
+            raise ValueError(f"expected labels >= 0, got {value.min().item()}")
+        return value
+    check_finite(name, value)
+    if name == "masks" and value.dtype != torch.bool and bool(((value < 0) | (value > 1)).any()):
+        raise ValueError(
+            f"expected masks as bool or weights in [0, 1], got values in "
+            f"[{value.min().item():.3g}, {value.max().item():.3g}]"
         )
     return value
 
@@ -109,8 +132,9 @@ class DetectionScore(nn.Module):
         if not 0.0 <= float(min_iou) < 1.0:
             raise ValueError(f"expected min_iou in [0, 1), got {min_iou}")
         self.model = model
-        self.boxes = boxes
-        self.labels = torch.as_tensor(labels) if isinstance(labels, int) else labels
+        self.boxes = boxes if boxes is None else _check_values("boxes", boxes)
+        labels = torch.as_tensor(labels) if _is_int(labels) else labels
+        self.labels = labels if labels is None else _check_values("labels", labels)
         self.min_iou = float(min_iou)
 
     def forward(self, images: Tensor, boxes: Tensor | None = None,
@@ -172,8 +196,9 @@ class SegmentationScore(nn.Module):
         if reduction not in ("mean", "sum"):
             raise ValueError(f"expected reduction 'mean' or 'sum', got {reduction!r}")
         self.model = model
-        self.masks = masks
-        self.labels = torch.as_tensor(labels) if isinstance(labels, int) else labels
+        self.masks = masks if masks is None else _check_values("masks", masks)
+        labels = torch.as_tensor(labels) if _is_int(labels) else labels
+        self.labels = labels if labels is None else _check_values("labels", labels)
         self.probability = bool(probability)
         self.reduction = reduction
 
@@ -189,6 +214,11 @@ class SegmentationScore(nn.Module):
                 f"expected masks of shape (N, {', '.join(map(str, logits.shape[2:]))}) "
                 f"matching the output (N, classes, H, W) = {tuple(logits.shape)}, got "
                 f"{tuple(masks.shape)}"
+            )
+        if bool((labels >= logits.shape[1]).any()):
+            raise ValueError(
+                f"expected labels below {logits.shape[1]} (the output's classes), got "
+                f"{labels.max().item()}"
             )
         values = torch.softmax(logits, dim=1) if self.probability else logits
         index = labels.to(device=logits.device, dtype=torch.long).view(rows, 1, 1, 1)

@@ -30,7 +30,7 @@ from captum.attr import visualization as captum_viz
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from captum_igos._utils.validation import check_choice, check_tensor, describe
+from captum_igos._utils.validation import check_choice, check_finite, check_tensor, describe
 from captum_igos.maps import saliency_map
 from captum_igos.metrics.deletion_insertion import DeletionInsertionResult, ImageDeletionInsertion
 
@@ -58,7 +58,7 @@ def _display_images(
     images = images.detach()
     if denormalize is not None:
         images = denormalize(images)
-    images = images.float()
+    images = check_finite(name, images.float())  # NaN passes the range check below
     low, high = float(images.min()), float(images.max())
     if low < -1e-3 or high > 1 + 1e-3:
         raise ValueError(

@@ -64,11 +64,20 @@ IMAGE = torch.rand(1, 3, 8, 8)
         ({"inputs": IMAGE, "kernel_size": 4}, ValueError, "odd kernel_size, got 4"),
         ({"inputs": IMAGE, "kernel_size": 0}, ValueError, "kernel_size >= 1, got 0"),
         ({"inputs": IMAGE, "sigma": -1.0}, ValueError, "sigma > 0, got -1.0"),
+        ({"inputs": IMAGE, "sigma": float("inf")}, ValueError, "sigma to be finite, got inf"),
+        ({"inputs": IMAGE.masked_fill(IMAGE > 0.5, float("nan"))}, ValueError,
+         r"expected inputs with finite values, got \d+ NaN or inf value\(s\) of 192"),
+        ({"inputs": IMAGE.numpy()}, TypeError,
+         "expected inputs to be a torch.Tensor, got numpy.ndarray.*torch.from_numpy"),
     ],
 )
 def test_bad_input(kwargs, error, match):
+    before = kwargs["inputs"].copy() if hasattr(kwargs["inputs"], "copy") else \
+        kwargs["inputs"].clone()
     with pytest.raises(error, match=match):
         blur_baseline(**kwargs)
+    after = kwargs["inputs"]
+    assert (torch.as_tensor(after).nan_to_num(7).equal(torch.as_tensor(before).nan_to_num(7)))
 
 
 def test_baseline_images_follow_captum_baseline_forms():

@@ -32,5 +32,12 @@ def test_input_and_layer_shaped_maps():
 def test_bad_maps_are_refused():
     with pytest.raises(ValueError, match=r"with N = 2; got \(1, 1, 2, 2\)"):
         saliency_map(torch.ones(1, 1, 2, 2), (4, 4), 2)
-    with pytest.raises(ValueError, match="expected finite attributions"):
-        saliency_map(torch.full((1, 1, 2, 2), float("nan")), (4, 4), 1)
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        maps = torch.ones(1, 1, 2, 2)
+        maps[0, 0, 1, 0] = bad
+        with pytest.raises(ValueError, match=r"^expected attributions with finite values, got 1 "
+                           r"NaN or inf value\(s\) of 4$"):
+            saliency_map(maps, (4, 4), 1)
+        assert maps[0, 0, 0].tolist() == [1.0, 1.0]  # untouched
+    with pytest.raises(TypeError, match="expected attributions to be a floating-point tensor"):
+        saliency_map(torch.ones(1, 1, 2, 2, dtype=torch.long), (4, 4), 1)

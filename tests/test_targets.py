@@ -202,3 +202,43 @@ def test_torchvision_detector_and_segmenter_with_random_weights():
     ig = IntegratedGradients(seg).attribute(x, target=0, additional_forward_args=(mask, labels),
                                             n_steps=2)
     assert torch.isfinite(ig).all() and ig.abs().max() > 0
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "match"),
+    [
+        (lambda: DetectionScore(PlantedDetector(), torch.tensor([0.0, 0.0, float("nan"), 4.0]), 3),
+         ValueError, r"^expected boxes with finite values, got 1 NaN or inf value\(s\) of 4$"),
+        (lambda: DetectionScore(PlantedDetector(), BOX, torch.tensor([3.0])), TypeError,
+         r"^expected integer labels \(e.g. torch.long\), got dtype torch.float32$"),
+        (lambda: DetectionScore(PlantedDetector(), BOX, -1), ValueError,
+         r"^expected labels >= 0, got -1$"),
+        (lambda: DetectionScore(PlantedDetector(), [8, 2, 14, 8], 3), TypeError,
+         r"^expected boxes to be a tensor, got list"),
+        (lambda: SegmentationScore(PlantedSegmenter(), torch.full((SIZE, SIZE), float("inf")), 1),
+         ValueError, r"^expected masks with finite values, got 256 NaN or inf"),
+        (lambda: SegmentationScore(PlantedSegmenter(), torch.full((SIZE, SIZE), 2.0), 1),
+         ValueError, r"^expected masks as bool or weights in \[0, 1\], got values in \[2, 2\]$"),
+    ],
+)
+def test_bad_boxes_labels_and_masks_are_refused_when_built(make, error, match):
+    with pytest.raises(error, match=match):
+        make()
+
+
+def test_bad_per_call_arguments_and_labels_beyond_the_classes_are_refused():
+    segmenter = PlantedSegmenter()
+    before = {k: v.clone() for k, v in segmenter.state_dict().items()}
+    mask = torch.ones(SIZE, SIZE, dtype=torch.bool)
+    x = torch.rand(2, 3, SIZE, SIZE)
+    with pytest.raises(ValueError, match=r"^expected labels below 2 \(the output's classes\), "
+                       r"got 5$"):
+        SegmentationScore(segmenter, mask, 5)(x)
+    wrapped = DetectionScore(PlantedDetector())
+    boxes = torch.stack([BOX, BOX.masked_fill(BOX > 10, float("nan"))])
+    with pytest.raises(ValueError, match=r"^expected boxes with finite values, got 1 "):
+        wrapped(x, boxes, torch.tensor([3, 3]))
+    with pytest.raises(TypeError, match=r"^expected integer labels"):
+        wrapped(x, torch.stack([BOX, BOX]), torch.tensor([3.0, 3.0]))
+    assert all(torch.equal(v, before[k]) for k, v in segmenter.state_dict().items())
+    assert not torch.isnan(BOX).any()

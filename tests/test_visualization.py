@@ -183,3 +183,24 @@ def test_a_map_with_nothing_to_draw_shows_the_image_and_says_so(tmp_path, images
     one = overlay_heatmap(images[0], empty[0], sign=sign, title="t", dpi=40)
     assert one.axes[0].get_title() == f"t\n(no {sign} values to draw)"
     png(one, tmp_path / "empty.png")
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_images_and_maps_are_refused(images, bad):
+    """NaN passes a range check (every comparison is False) and would be drawn as an image."""
+    broken = images.clone()
+    broken[0, 1, 2, 3] = bad
+    kept = broken.clone()
+    attribution = torch.rand(1, 1, 12, 12)
+    with pytest.raises(ValueError, match=r"^expected image with finite values, got 1 NaN or "
+                       r"inf value\(s\) of 432$"):
+        overlay_heatmap(broken[0], attribution)
+    with pytest.raises(ValueError, match=r"^expected images with finite values, got 1 "):
+        compare_methods(broken, {"a": torch.rand(2, 1, 12, 12)})
+    assert torch.equal(broken.nan_to_num(7.0), kept.nan_to_num(7.0))
+    attribution[0, 0, 4, 4] = bad
+    with pytest.raises(ValueError, match=r"^expected attribution with finite values, got 1 "
+                       r"NaN or inf value\(s\) of 144$"):
+        overlay_heatmap(images[0], attribution)
+    with pytest.raises(ValueError, match=r"^expected attributions\['a'\] with finite values"):
+        compare_methods(images[:1], {"a": attribution})

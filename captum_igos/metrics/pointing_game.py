@@ -21,7 +21,7 @@ from typing import Union
 import torch
 from torch import Tensor
 
-from captum_igos._utils.validation import check_nonnegative, check_tensor, describe
+from captum_igos._utils.validation import check_finite, check_nonnegative, check_tensor, describe
 from captum_igos.maps import saliency_map
 
 __all__ = ["boxes_to_masks", "pointing_game"]
@@ -53,6 +53,7 @@ def boxes_to_masks(
     height, width = image_size
     masks = []
     for index, image_boxes in enumerate(per_image):
+        check_finite(f"boxes[{index}]", image_boxes)
         _check_boxes_inside(index, image_boxes, image_size)
         ys = torch.arange(height, device=image_boxes.device, dtype=image_boxes.dtype) + 0.5
         xs = torch.arange(width, device=image_boxes.device, dtype=image_boxes.dtype) + 0.5

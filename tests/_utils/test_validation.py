@@ -6,75 +6,12 @@ buffers, training flags), its hooks and the caller's tensors are unchanged after
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
-from captum_igos import IGOS, IGOSPlusPlus, LayerRSIGradCam
-from captum_igos.metrics import deletion_insertion
-
-F64 = torch.float64
-TINY = dict(iterations=1, n_steps=2, mask_size=2)
-
-
-class TinyNet(nn.Module):
-    """Conv -> BatchNorm -> Dropout -> pooled linear head with 3 classes."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.conv = nn.Conv2d(3, 4, 3, padding=1)
-        self.bn = nn.BatchNorm2d(4)
-        self.drop = nn.Dropout(0.5)
-        self.head = nn.Linear(4, 3)
-        self.unused = nn.Conv2d(3, 3, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.drop(torch.relu(self.bn(self.conv(x))))
-        return self.head(h.mean(dim=(2, 3)))
-
-
-def make_net() -> TinyNet:
-    return TinyNet().to(F64)
-
-
-def run(method: str, net: TinyNet, x, **kwargs):
-    if method == "IGOS":
-        return IGOS(net).attribute(x, **TINY, **kwargs)
-    if method == "IGOSPlusPlus":
-        return IGOSPlusPlus(net).attribute(x, **TINY, **kwargs)
-    if method == "LayerRSIGradCam":
-        layer = kwargs.pop("layer", net.conv)
-        return LayerRSIGradCam(net, layer).attribute(x, n_steps=2, **kwargs)
-    attributions = kwargs.pop("attributions", torch.rand(x.shape[0], 1, 6, 6, dtype=F64)
-                              if isinstance(x, torch.Tensor) and x.dim() == 4 else None)
-    return deletion_insertion(net, x, attributions, n_steps=2, **kwargs)
-
-
-METHODS = ["IGOS", "IGOSPlusPlus", "LayerRSIGradCam", "deletion_insertion"]
-
-
-def snapshot(net: nn.Module):
-    return (copy.deepcopy(net.state_dict()), [m.training for m in net.modules()])
-
-
-def assert_unchanged(net: nn.Module, before, calls: list) -> None:
-    state, flags = before
-    for key, value in net.state_dict().items():
-        assert torch.equal(value, state[key]), key
-    assert [m.training for m in net.modules()] == flags
-    for module in net.modules():
-        # only the test's own counting hook is left
-        assert len(module._forward_hooks) == 0
-        assert len(module._forward_pre_hooks) == (1 if module is net else 0)
-    assert all(p.grad is None for p in net.parameters())
-
-
-def x2() -> torch.Tensor:
-    return torch.rand(2, 3, 6, 6, dtype=F64, generator=torch.Generator().manual_seed(0))
+from captum_igos import LayerRSIGradCam
+from tests._utils.model_helpers import F64, METHODS, assert_unchanged, make_net, run, snapshot, x2
 
 
 def nan_image() -> torch.Tensor:
@@ -154,51 +91,6 @@ def test_rsi_layer_that_never_runs_gets_our_error():
     with pytest.raises(ValueError, match="layer to run in the model's forward pass, got Conv2d"):
         LayerRSIGradCam(net, net.unused).attribute(x2(), target=0, n_steps=2)
     assert_unchanged(net, before, [])
-
-
-@pytest.mark.parametrize("method", METHODS)
-def test_training_mode_model_is_left_exactly_as_it_was(method):
-    """The call runs every module in eval mode and restores each flag; no buffer moves."""
-    net = make_net()
-    net.train()
-    net.drop.eval()  # mixed flags are restored one by one
-    before = snapshot(net)
-    net.register_forward_pre_hook(lambda *_: None)
-    result = run(method, net, x2(), target=[0, 2])
-    assert_unchanged(net, before, [])
-    # eval mode inside: dropout is off, so the result is deterministic
-    again = run(method, net, x2(), target=[0, 2])
-    if method == "LayerRSIGradCam":
-        torch.testing.assert_close(result, again)
-    eval_net = make_net().eval()
-    expected = run(method, eval_net, x2(), target=[0, 2])
-    if method in ("LayerRSIGradCam",):
-        torch.testing.assert_close(result, expected)
-    elif method == "deletion_insertion":
-        torch.testing.assert_close(result.deletion, expected.deletion)
-
-
-@pytest.mark.parametrize("method", ["IGOS", "IGOSPlusPlus", "LayerRSIGradCam"])
-def test_inference_mode_gives_a_clear_error(method):
-    net = make_net()
-    before = snapshot(net)
-    net.register_forward_pre_hook(lambda *_: None)
-    x = x2()
-    with torch.inference_mode():
-        with pytest.raises(RuntimeError, match=r"inside torch.inference_mode\(\).*call it out"):
-            run(method, net, x, target=0)
-    assert_unchanged(net, before, [])
-
-
-def test_deletion_insertion_works_inside_inference_mode():
-    net = make_net().eval()
-    x = x2()
-    attributions = torch.rand(2, 1, 6, 6, dtype=F64)
-    expected = deletion_insertion(net, x, attributions, target=[0, 1], n_steps=2)
-    with torch.inference_mode():
-        inside = deletion_insertion(net, x, attributions, target=[0, 1], n_steps=2)
-    torch.testing.assert_close(inside.deletion, expected.deletion)
-    torch.testing.assert_close(inside.insertion_auc, expected.insertion_auc)
 
 
 from hypothesis import given, settings  # noqa: E402

@@ -142,3 +142,20 @@ def test_bad_types_raise():
         pointing_game([[0.0]], torch.tensor([BOX]))
     with pytest.raises(TypeError, match="boxes as an \\(N, 4\\) tensor"):
         pointing_game(peak_maps([(0, 0)]), "box")
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_maps_and_boxes_are_refused(bad):
+    """A NaN map has no maximum (argmax would silently point at the NaN)."""
+    maps = peak_maps([(0, 0), (5, 5)])
+    maps[1, 0, 30, 30] = bad
+    kept = maps.clone()
+    with pytest.raises(ValueError, match=r"^expected attributions with finite values, got 1 "
+                       r"NaN or inf value\(s\) of 3200$"):
+        pointing_game(maps, torch.tensor([BOX, BOX]))
+    assert torch.equal(maps.nan_to_num(7.0), kept.nan_to_num(7.0))
+    boxes = torch.tensor([BOX, [0.0, 0.0, bad, 10.0]])
+    with pytest.raises(ValueError, match=r"^expected boxes\[1\] with finite values, got 1 "):
+        pointing_game(peak_maps([(0, 0), (5, 5)]), boxes)
+    with pytest.raises(ValueError, match=r"^expected boxes\[0\] with finite values"):
+        boxes_to_masks([[[0.0, 0.0, bad, 4.0]]], (8, 8))
