@@ -5,6 +5,7 @@ Three commands::
     captum-igos explain IMAGE... --method igos [--method gradcam ...] [options]
     captum-igos compare IMAGE... --methods igos,igos++,rsi-gradcam,gradcam [options]
     captum-igos demo [--out DIR]
+    captum-igos explain-dataset ROOT --methods igos,gradcam --out OUT   (torchrun too)
 
 For every image and method, ``OUT/<image>/`` receives ``<method>.png`` (heatmap over the
 image), ``<method>.npy`` (the raw map, float32 ``(H, W)`` at the model's input size, as
@@ -52,7 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         options = build_parser().parse_args(argv)
     except SystemExit as stop:  # --help, or a usage error already printed on one line
         return stop.code if isinstance(stop.code, int) else 2
-    if options.command == "explain":
+    if options.command == "explain-dataset":
+        methods, images = options.methods, []
+    elif options.command == "explain":
         methods = [m for group in (options.methods or [["igos"]]) for m in group]
         images = options.images
     else:
@@ -67,6 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
+            if options.command == "explain-dataset":
+                from captum_igos.cli.dataset import run_command
+
+                return run_command(options)
             return execute(options, methods, images, compare=options.command != "explain")
     except CLIError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)

@@ -33,6 +33,7 @@ __all__ = [
     "execute",
     "explain_item",
     "method_settings",
+    "model_layer",
     "resolve_class",
     "write_explanation",
 ]
@@ -276,14 +277,18 @@ def _load(options: argparse.Namespace) -> tuple[Any, Any, str | None]:
         loaded = load_model(options.model, device=_device(options.device))
     except (ValueError, TypeError, ModelUnavailableError) as error:
         raise CLIError(f"--model: {error}") from None
-    layer_name = options.layer or loaded.default_layer_name
-    layer = None
-    if layer_name is not None:
-        try:
-            layer = loaded.layer(layer_name)
-        except ValueError as error:
-            raise CLIError(f"--layer: {error}") from None
-    return loaded, layer, layer_name
+    return (loaded, *model_layer(loaded, options.layer))
+
+
+def model_layer(loaded: Any, name: str | None) -> tuple[Any, str | None]:
+    """The CAM layer ``name`` (default: the model's) and its name; one-line error if unknown."""
+    layer_name = name or loaded.default_layer_name
+    if layer_name is None:
+        return None, None
+    try:
+        return loaded.layer(layer_name), layer_name
+    except ValueError as error:
+        raise CLIError(f"--layer: {error}") from None
 
 
 def execute(options: argparse.Namespace, methods: Sequence[str], images: Sequence[str],

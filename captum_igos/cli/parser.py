@@ -38,8 +38,12 @@ def method_list(text: str) -> list[str]:
     return names
 
 
-def add_common(parser: argparse.ArgumentParser, *, images: bool = True) -> None:
-    """The options every command shares (model, target, output, method options)."""
+def add_common(parser: argparse.ArgumentParser, *, images: bool = True,
+               rows_flag: str = "--batch-size") -> None:
+    """The options every command shares (model, target, output, method options).
+
+    ``rows_flag`` names the option of ``internal_batch_size`` (dest ``batch_size``).
+    """
     if images:
         parser.add_argument("images", nargs="+", metavar="IMAGE",
                             help="image files (JPEG, PNG, ...); any size, resized by the model")
@@ -68,7 +72,7 @@ def add_common(parser: argparse.ArgumentParser, *, images: bool = True) -> None:
     group.add_argument("--metric-steps", type=positive_int, default=50, metavar="N",
                        help="deletion/insertion curve segments (default %(default)s; 2N forward "
                        "passes per image and method)")
-    group.add_argument("--batch-size", type=positive_int, default=None, metavar="N",
+    group.add_argument(rows_flag, dest="batch_size", type=positive_int, default=None, metavar="N",
                        help="most examples per forward pass (internal_batch_size; default: "
                        "the library's)")
     group.add_argument("--seed", type=int, default=0,
@@ -116,4 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(**DEMO_SETTINGS)
     demo.add_argument("--methods", type=method_list, default=None, metavar="A,B,...",
                       help=f"comma-separated methods (default: {','.join(DEMO_METHODS)})")
+    from captum_igos.cli.dataset import add_dataset_command
+
+    add_dataset_command(commands)
     return parser

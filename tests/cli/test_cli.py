@@ -238,7 +238,7 @@ def test_demo_explains_the_bundled_photo(tmp_path, capsys):
 def test_help_explains_every_option():
     parser = cli.build_parser()
     commands = parser._subparsers._group_actions[0].choices
-    assert set(commands) == {"explain", "compare", "demo"}
+    assert set(commands) == {"explain", "compare", "demo", "explain-dataset"}
     for name, sub in commands.items():
         text = sub.format_help()
         for action in sub._actions:

@@ -1,0 +1,29 @@
+"""A random-weight 5-class CNN at 32 x 32 px: ``--model tests.dataset.tiny_model:build``."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from captum_igos.models import LoadedModel, make_preprocess
+
+SIZE = 32
+MEAN = STD = (0.5, 0.5, 0.5)
+CLASSES = ("cat", "dog", "fish", "bird", "frog")
+
+
+def build(device: torch.device | str = "cpu") -> LoadedModel:
+    """The tiny model, the same weights every call (seeded), in eval mode on ``device``."""
+    generator = torch.Generator().manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.Conv2d(6, 8, 3, padding=1),
+                          nn.ReLU(), nn.AdaptiveAvgPool2d(4), nn.Flatten(),
+                          nn.Linear(128, len(CLASSES)))
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.3)
+    device = torch.device(device)
+    model = model.to(device).eval()
+    return LoadedModel(name="tiny", model=model,
+                       preprocess=make_preprocess(SIZE, SIZE, MEAN, STD), mean=MEAN, std=STD,
+                       class_names=CLASSES, default_layer=model[2], default_layer_name="2",
+                       input_size=SIZE, device=device)
