@@ -55,8 +55,8 @@ def method_settings(name: str, options: argparse.Namespace, layer_name: str | No
     return settings_for(name, vars(options), layer_name)
 
 
-def attribute(name: str, context: Context, inputs: Any, target: int, settings: dict) -> Any:
-    """The attribution of ``inputs`` (1, 3, H, W) for class ``target`` by method ``name``."""
+def attribute(name: str, context: Context, inputs: Any, target: Any, settings: dict) -> Any:
+    """The attribution of ``inputs`` (N, 3, H, W) for ``target`` (an int or (N,)) by ``name``."""
     method = REGISTRY.get(name)
     if method is None:
         raise CLIError(f"unknown method {name!r}")

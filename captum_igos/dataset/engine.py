@@ -133,7 +133,7 @@ def _targets(options: argparse.Namespace, images: Sequence[DatasetImage],
             raise CLIError(f"--target label: expected every image to have a class folder or "
                            f"a target column, got none for {unlabelled[0]!r}")
         try:
-            return label_classes([image.label for image in images], loaded), None
+            return label_classes([str(image.label) for image in images], loaded), None
         except ValueError as error:
             raise CLIError(f"--target label: {error}") from None
     try:
@@ -225,7 +225,7 @@ def _explain_method(plan: _Plan, name: str, kept: Sequence[int], inputs: torch.T
             curves = deletion_insertion(plan.context.loaded.model, sub, attributions,
                                         target=sub_targets, n_steps=options.metric_steps,
                                         internal_batch_size=options.batch_size)
-        heatmaps = saliency_map(attributions.float(), tuple(sub.shape[-2:]), len(need))
+        heatmaps = saliency_map(attributions.float(), (sub.shape[-2], sub.shape[-1]), len(need))
     except Exception as error:  # a method failing on a batch leaves the others going
         message = str(error) if isinstance(error, CLIError) else f"{type(error).__name__}: {error}"
         for j in need:
