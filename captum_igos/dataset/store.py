@@ -41,8 +41,13 @@ def result_tag(method: str, settings: Mapping[str, Any]) -> str:
     """``<method>-<hash>``: the folder of one method's results under given settings.
 
     Example:
-        >>> result_tag("igos++", {"model": "m", "internal_batch_size": 8})
-        'igospp-d8e2b7b8'
+        >>> tag = result_tag("igos++", {"model": "m", "internal_batch_size": 8})
+        >>> tag.startswith("igospp-"), len(tag)
+        (True, 15)
+        >>> tag == result_tag("igos++", {"model": "m", "internal_batch_size": 64})
+        True
+        >>> tag == result_tag("igos++", {"model": "other"})
+        False
     """
     kept = _without_performance(settings)
     digest = hashlib.sha1(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()
