@@ -1,12 +1,13 @@
 # Two commands for a fresh clone; each creates (or reuses) the local virtual environment.
 #   make demo   - explain the bundled photo with the offline default model (no network)
-#   make test   - run the test suite (tests + tutorials)
+#   make test   - run the test suite (tests + tutorials + mypy + the docs build)
+#   make docs   - build the documentation site into docs/_build/html (offline, -W)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.captum-igos-installed
 
-.PHONY: demo test lint bench install
+.PHONY: demo test lint docs bench install
 
 install: $(STAMP)
 
@@ -24,3 +25,6 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy captum_igos
+
+docs: $(STAMP)
+	MPLBACKEND=Agg $(BIN)/python -m sphinx -b html -W --keep-going docs docs/_build/html

