@@ -24,6 +24,7 @@ number of ranks.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib
 import sys
 import time
@@ -168,6 +169,12 @@ def _pending(plan: _Plan) -> list[int]:
             if plan.options.force
             or not all(store.has_record(tags[name], storage_key(image.name))
                        for name in plan.methods)]
+
+
+def _listing(plan: _Plan) -> tuple[int, str]:
+    """Number and digest of the image names: the ranks must list the same ROOT."""
+    names = "\n".join(image.name for image in plan.images)
+    return len(plan.images), hashlib.sha1(names.encode()).hexdigest()
 
 
 # --------------------------------------------------------------------------- one batch
@@ -364,7 +371,12 @@ def run_dataset(options: argparse.Namespace, methods: Sequence[str]) -> DatasetO
             plan.store.remove_temporary()
             plan.store.reset_progress()
             pending = _pending(plan)
-        pending = ranks.broadcast(pending)
+        listing = _listing(plan)
+        pending, expected_listing = ranks.broadcast((pending, listing))
+        if listing != expected_listing:
+            raise CLIError(f"rank {ranks.rank} lists {listing[0]} image(s) under ROOT "
+                           f"{str(options.root)!r}, rank 0 lists {expected_listing[0]} (or "
+                           f"other names); ROOT must be the same on every node")
         progress = DatasetProgress(plan.store, len(pending), ranks.world_size,
                                    enabled=ranks.is_main and not options.quiet)
         started = time.perf_counter()

@@ -3,8 +3,9 @@
 The page needs no server and no network: open it from the file system. Pictures are the
 PNG files of the result store (``pictures/...``), linked relative to the page, so the
 output folder can be moved or zipped whole. A few lines of inline JavaScript sort the
-table by any column (click a header; again to reverse) and report pictures that fail to
-load (``console.error`` and a line at the top of the page).
+table by any column (click a header; again to reverse; ``report.html#sort=COLUMN`` or
+``#sort=-COLUMN`` opens it sorted) and report pictures that fail to load
+(``console.error`` and a line at the top of the page).
 """
 
 from __future__ import annotations
@@ -63,6 +64,18 @@ _SCRIPT = """
   }
   for (var i = 0; i < headers.length; i++) {
     headers[i].addEventListener("click", sortBy.bind(null, i));
+  }
+  // "report.html#sort=deletion_auc" (ascending) or "#sort=-deletion_auc" opens sorted,
+  // through the same click a reader makes.
+  var wanted = /(?:^#|&)sort=(-?)([^&]+)/.exec(location.hash);
+  if (wanted) {
+    var name = decodeURIComponent(wanted[2]);
+    for (var j = 0; j < headers.length; j++) {
+      if (headers[j].textContent === name) {
+        headers[j].click();
+        if (wanted[1] === "-") headers[j].click();
+      }
+    }
   }
   window.addEventListener("load", function () {
     var pictures = document.querySelectorAll("img");

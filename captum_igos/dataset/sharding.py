@@ -63,7 +63,8 @@ class Ranks:
             return
         import torch.distributed as dist
 
-        work = dist.barrier(async_op=True)
+        devices = [torch.cuda.current_device()] if self.backend == "nccl" else None
+        work = dist.barrier(async_op=True, device_ids=devices)
         if while_waiting is None:
             work.wait()
             return
@@ -103,7 +104,12 @@ def start(device: str = "auto") -> Ranks:
         raise ValueError("expected a CUDA device for --device cuda, got none "
                          "(torch.cuda.is_available() is False); use --device cpu")
     if cuda:
-        torch.cuda.set_device(local_rank % torch.cuda.device_count())
+        count = torch.cuda.device_count()
+        if world > 1 and local_rank >= count:
+            raise ValueError(f"expected one rank per GPU (LOCAL_RANK below {count}), got "
+                             f"LOCAL_RANK {local_rank}: pass --nproc_per_node={count} or fewer,"
+                             f" or --device cpu")
+        torch.cuda.set_device(local_rank % count)
         chosen = f"cuda:{torch.cuda.current_device()}"
     else:
         chosen = "cpu"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 from torch import nn
 
@@ -27,3 +29,29 @@ def build(device: torch.device | str = "cpu") -> LoadedModel:
                        preprocess=make_preprocess(SIZE, SIZE, MEAN, STD), mean=MEAN, std=STD,
                        class_names=CLASSES, default_layer=model[2], default_layer_name="2",
                        input_size=SIZE, device=device)
+
+
+#: ``build_exiting`` ends the process of this rank (``RANK``, default 0) ...
+EXIT_RANK = "CAPTUM_IGOS_TEST_EXIT_RANK"
+#: ... at this forward call of the model (1-based), with ``os._exit``: a hard stop.
+EXIT_AT_CALL = "CAPTUM_IGOS_TEST_EXIT_AT_CALL"
+
+
+def build_exiting(device: torch.device | str = "cpu") -> LoadedModel:
+    """:func:`build` whose process dies in the middle of a batch (a killed rank).
+
+    ``--model tests.dataset.tiny_model:build_exiting`` with ``CAPTUM_IGOS_TEST_EXIT_RANK``
+    and ``CAPTUM_IGOS_TEST_EXIT_AT_CALL`` set: that rank exits (status 3, no clean-up, no
+    ``finally``) at that forward call; the other ranks run as :func:`build`.
+    """
+    loaded = build(device)
+    if os.environ.get("RANK", "0") == os.environ.get(EXIT_RANK, "0"):
+        at_call, calls = int(os.environ[EXIT_AT_CALL]), [0]
+
+        def count_and_exit(module, inputs):
+            calls[0] += 1
+            if calls[0] >= at_call:
+                os._exit(3)
+
+        loaded.model.register_forward_pre_hook(count_and_exit)
+    return loaded
