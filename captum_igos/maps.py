@@ -19,9 +19,10 @@ from captum_igos._utils.validation import check_choice, check_finite, check_floa
 
 __all__ = ["CHANNEL_REDUCTIONS", "reduce_channels", "saliency_map"]
 
-#: How several channels become one: the signed sum (default; Captum's methods are signed
-#: and I-GOS ranks by the heatmap value), the sum of absolute values (ranks strongly
-#: negative evidence as important too) or the mean (the RSI-Grad-CAM authors' port).
+#: The channel reductions by name, how several channels become one. The signed sum
+#: (default; Captum's methods are signed and I-GOS ranks by the heatmap value), the sum
+#: of absolute values (ranks strongly negative evidence as important too) or the mean
+#: (the RSI-Grad-CAM authors' port).
 CHANNEL_REDUCTIONS: dict[str, Callable[[Tensor, int], Tensor]] = {
     "sum": lambda x, dim: x.sum(dim=dim, keepdim=True),
     "abs_sum": lambda x, dim: x.abs().sum(dim=dim, keepdim=True),

