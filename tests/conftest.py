@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import struct
+import zlib
+from pathlib import Path
+from typing import Callable
+
 import pytest
 import torch
 
@@ -37,3 +42,25 @@ def dtype(request) -> torch.dtype:
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+@pytest.fixture
+def claimed_png() -> Callable[[Path, int, int], Path]:
+    """Write a tiny (about 70-byte) RGB PNG whose header claims ``width`` x ``height`` pixels.
+
+    Its one IDAT chunk holds a few bytes only: a decompression bomb's header, which a
+    reader must refuse from the header alone, before it decodes (or allocates) anything.
+    """
+
+    def write(path: Path, width: int, height: int) -> Path:
+        header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+        path.write_bytes(b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header)
+                         + _png_chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+                         + _png_chunk(b"IEND", b""))
+        return path
+
+    return write

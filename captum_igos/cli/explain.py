@@ -13,16 +13,17 @@ import sys
 import time
 import warnings
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from captum_igos.cli.errors import CLIError
+from captum_igos.cli.errors import PROG, CLIError
 from captum_igos.cli.files import image_keys, prepare_out, write_figure, write_json, write_npy
+from captum_igos.cli.interrupts import held_interrupts
 from captum_igos.cli.methods import REGISTRY, Request, black_image, compute, settings_for
-from captum_igos.cli.parser import PROG
 
 __all__ = [
     "Context",
@@ -205,14 +206,6 @@ def write_explanation(explanation: Explanation, inputs: Any, denormalize: Any) -
     write_json(files["record"], explanation.record)
 
 
-def run_item(item: Item, context: Context, inputs: Any, target: int, probability: float,
-             expected: dict) -> tuple[dict, Any, Any]:
-    """Compute, score and write one image/method; returns the record, the map and curves."""
-    explanation = explain_item(item, context, inputs, target, probability, expected)
-    write_explanation(explanation, inputs, context.loaded.denormalize)
-    return explanation.record, explanation.attributions, explanation.curves
-
-
 def _drawable(heatmap: Any) -> bool:
     """Captum's ``visualize_image_attr`` (sign "positive") needs some positive value."""
     return bool((heatmap > 0).any())
@@ -238,18 +231,38 @@ def _curves_from_record(record: dict) -> Any:
 
 @dataclass
 class Run:
-    """Records and failures of one command, written to ``summary.json``."""
+    """Records and failures of one command, written to ``summary.json`` as they come.
+
+    ``summary.json`` is rewritten atomically after every finished result and every
+    failure, with ``status`` ``"running"``, then ``"finished"`` or ``"interrupted"``: at any
+    moment it lists exactly the results whose files are complete.
+    """
 
     command: str
     out: Path
     records: list[dict] = field(default_factory=list)
     failures: list[dict] = field(default_factory=list)
     skipped: int = 0
+    header: dict = field(default_factory=dict)
+    started: float = field(default_factory=time.perf_counter)
+    status: str = "running"
 
     def fail(self, image: str, method: str | None, message: str, bar: Any) -> None:
         self.failures.append({"image": image, "method": method, "error": message})
         where = f"{image} [{method}]: " if method else ""
         _say(f"{PROG}: failed: {where}{message}", bar)
+        self.save()
+
+    def save(self) -> None:
+        """Write ``OUT/summary.json`` (atomically) with everything finished so far."""
+        summary = {"command": self.command, **self.header, "status": self.status,
+                   "seconds": round(time.perf_counter() - self.started, 3),
+                   "results": self.records, "failures": self.failures}
+        try:
+            write_json(self.out / "summary.json", summary)
+        except OSError as error:  # e.g. the disk filled up: the run cannot record anything
+            reason = error.strerror or type(error).__name__
+            raise CLIError(f"cannot write {str(self.out / 'summary.json')!r}: {reason}") from None
 
 
 def _say(message: str, bar: Any = None) -> None:
@@ -293,76 +306,116 @@ def model_layer(loaded: Any, name: str | None) -> tuple[Any, str | None]:
 
 def execute(options: argparse.Namespace, methods: Sequence[str], images: Sequence[str],
             compare: bool) -> int:
-    """Run every method on every image; returns the exit status."""
-    import torch
+    """Run every method on every image; returns the exit status.
+
+    A bad image (missing, a directory, unreadable, truncated, a decompression bomb, an
+    output folder that cannot be made) is one ``failed:`` line and the others go on; the
+    status is 1 when anything failed. Ctrl-C raises ``KeyboardInterrupt`` after
+    ``summary.json`` has been written with ``status: "interrupted"``.
+    """
     from tqdm.auto import tqdm
 
-    from captum_igos.models import load_image
-
+    started = time.perf_counter()
     out = prepare_out(options.out)
     loaded, layer, layer_name = _load(options)
     if options.target.strip().lower() != "top1":
         resolve_class(loaded, options.target, None)  # out-of-range targets fail before work
     context = Context(loaded, options, layer, layer_name)
-    run = Run(options.command, out)
-    started = time.perf_counter()
+    run = Run(options.command, out, started=started, header={
+        "model": loaded.name, "device": str(loaded.device), "target": options.target,
+        "methods": list(methods), "metric_steps": options.metric_steps})
     keys = image_keys(images)
     bar = tqdm(total=len(images) * len(methods), unit="map", disable=options.quiet,
                file=sys.stderr, dynamic_ncols=True)
     try:
         for image, key in zip(images, keys):
-            try:
-                pixels = load_image(image)
-            except ValueError as error:
-                run.fail(image, None, str(error), bar)
-                bar.update(len(methods))
-                continue
-            inputs = loaded.batch(pixels)
-            with torch.no_grad():
-                probabilities = torch.softmax(loaded.model(inputs), dim=1)[0]
-            target = resolve_class(loaded, options.target, probabilities)
-            probability = float(probabilities[target])
-            folder = out / key
-            folder.mkdir(parents=True, exist_ok=True)
-            maps, curves = {}, {}
-            for method in methods:
-                bar.set_postfix_str(f"{key} {method}")
-                item = Item(image, key, method, folder)
-                expected = {"model": loaded.name, "target": target,
-                            "metric_steps": options.metric_steps,
-                            "method_settings": method_settings(method, options, layer_name)}
-                try:
-                    record = _finished_record(item, expected, options.force)
-                    if record is not None:
-                        run.skipped += 1
-                        if compare:
-                            maps[method] = torch.from_numpy(np.load(item.files["heatmap"]))[None]
-                            curves[method] = _curves_from_record(record)
-                    else:
-                        record, attributions, result = run_item(
-                            item, context, inputs, target, probability, expected)
-                        if compare:
-                            maps[method], curves[method] = attributions, result
-                    summary = {k: v for k, v in record.items() if k != "curves"}
-                    run.records.append(summary)
-                except CLIError as error:
-                    run.fail(image, method, str(error), bar)
-                except Exception as error:  # one failure must not stop the others
-                    run.fail(image, method, f"{type(error).__name__}: {error}", bar)
-                bar.update(1)
-            if compare and maps:
-                try:
-                    _write_compare(folder / "compare.png", loaded, inputs, maps, curves,
-                                   f"{loaded.class_names[target]} ({probability:.2f})")
-                except Exception as error:
-                    run.fail(image, "compare", f"{type(error).__name__}: {error}", bar)
+            _explain_image(run, context, image, out / key, methods, compare, bar)
+    except KeyboardInterrupt:
+        run.status = "interrupted"
+        with held_interrupts(reraise=False), suppress(CLIError):  # exit 130 all the same
+            run.save()
+        raise
     finally:
         bar.close()
-    _write_summary(run, options, loaded, methods, time.perf_counter() - started)
+    run.status = "finished"
+    run.save()
     done = len(run.records)
     print(f"{PROG}: {done} result(s) ({run.skipped} already there), {len(run.failures)} "
           f"failure(s); summary in {out / 'summary.json'}", file=sys.stderr)
     return 1 if run.failures else 0
+
+
+def _prepare_image(context: Context, image: str, folder: Path) -> tuple[Any, int, float]:
+    """The model input, class and its probability of one image; its folder created."""
+    import torch
+
+    from captum_igos.models import load_image
+
+    loaded = context.loaded
+    pixels = load_image(image)
+    inputs = loaded.batch(pixels)
+    with torch.no_grad():
+        probabilities = torch.softmax(loaded.model(inputs), dim=1)[0]
+    target = resolve_class(loaded, context.options.target, probabilities)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise CLIError(f"cannot create output folder {str(folder)!r}: {reason}") from None
+    return inputs, target, float(probabilities[target])
+
+
+def _explain_image(run: Run, context: Context, image: str, folder: Path,
+                   methods: Sequence[str], compare: bool, bar: Any) -> None:
+    """Every method on one image; each result is committed (files + summary) as one step."""
+    import torch
+
+    loaded, options = context.loaded, context.options
+    try:
+        inputs, target, probability = _prepare_image(context, image, folder)
+    except (CLIError, ValueError) as error:
+        run.fail(image, None, str(error), bar)
+        bar.update(len(methods))
+        return
+    except Exception as error:  # one bad image must not stop the others
+        run.fail(image, None, f"{type(error).__name__}: {error}", bar)
+        bar.update(len(methods))
+        return
+    maps, curves = {}, {}
+    for method in methods:
+        bar.set_postfix_str(f"{folder.name} {method}")
+        item = Item(image, folder.name, method, folder)
+        expected = {"model": loaded.name, "target": target,
+                    "metric_steps": options.metric_steps,
+                    "method_settings": method_settings(method, options, context.layer_name)}
+        try:
+            record = _finished_record(item, expected, options.force)
+            if record is not None:
+                run.skipped += 1
+                if compare:
+                    maps[method] = torch.from_numpy(np.load(item.files["heatmap"]))[None]
+                    curves[method] = _curves_from_record(record)
+                run.records.append({k: v for k, v in record.items() if k != "curves"})
+            else:
+                explanation = explain_item(item, context, inputs, target, probability, expected)
+                with held_interrupts():  # the files and the summary line land together
+                    write_explanation(explanation, inputs, loaded.denormalize)
+                    record = explanation.record
+                    run.records.append({k: v for k, v in record.items() if k != "curves"})
+                    run.save()
+                if compare:
+                    maps[method], curves[method] = explanation.attributions, explanation.curves
+        except CLIError as error:
+            run.fail(image, method, str(error), bar)
+        except Exception as error:  # one failure must not stop the others
+            run.fail(image, method, f"{type(error).__name__}: {error}", bar)
+        bar.update(1)
+    if compare and maps:
+        try:
+            _write_compare(folder / "compare.png", loaded, inputs, maps, curves,
+                           f"{loaded.class_names[target]} ({probability:.2f})")
+        except Exception as error:
+            run.fail(image, "compare", f"{type(error).__name__}: {error}", bar)
 
 
 def _write_compare(path: Path, loaded: Any, inputs: Any, maps: dict, curves: dict,
@@ -378,21 +431,3 @@ def _write_compare(path: Path, loaded: Any, inputs: Any, maps: dict, curves: dic
     aucs = {name: curves[name] for name in drawable}
     fig = compare_methods(loaded.denormalize(inputs), drawable, aucs, row_labels=[label])
     write_figure(path, fig)
-
-
-def _write_summary(run: Run, options: argparse.Namespace, loaded: Any,
-                   methods: Sequence[str], seconds: float) -> None:
-    summary = {
-        "command": run.command,
-        "model": loaded.name,
-        "device": str(loaded.device),
-        "target": options.target,
-        "methods": list(methods),
-        "metric_steps": options.metric_steps,
-        "seconds": round(seconds, 3),
-        "results": run.records,
-        "failures": run.failures,
-    }
-    write_json(run.out / "summary.json", summary)
-
-

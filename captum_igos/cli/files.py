@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Sequence
 from hashlib import sha1
@@ -71,12 +72,39 @@ def prepare_out(out: str) -> Path:
     return path
 
 
+def _safe_name(stem: str) -> str:
+    """``stem`` with every character but letters, digits, ``_`` and ``-`` replaced by ``_``."""
+    return re.sub(r"[^\w-]", "_", stem) or "image"
+
+
 def image_keys(images: Sequence[str]) -> list[str]:
-    """A folder name per image: its stem, plus a short hash where two stems collide."""
-    stems = [Path(image).stem or "image" for image in images]
-    keys = []
-    for image, stem in zip(images, stems):
-        if stems.count(stem) > 1:
-            stem = f"{stem}-{sha1(str(Path(image).resolve()).encode()).hexdigest()[:6]}"
-        keys.append(stem)
+    """A folder name per image, that never clashes with another image's or the run's files.
+
+    The name is the file's stem with every character other than letters, digits, ``_`` and
+    ``-`` replaced by ``_`` (``summary.json.png`` -> ``summary_json``): it never contains a
+    dot, so it can never equal a file the run writes itself (``summary.json``, the hidden
+    temporary files, ``results.csv``, ``report.html``). Where two different files give the
+    same name (ignoring case, for case-insensitive file systems), each gets ``-`` and 6 hex
+    digits of its resolved path's SHA-1; the same file given twice keeps one name.
+
+    Example:
+        >>> image_keys(["a/cat.png", "b/cat.png", "summary.json.png", "my photo.jpg"])[2:]
+        ['summary_json', 'my_photo']
+    """
+    paths = [str(Path(image).resolve()) for image in images]
+    names = [_safe_name(Path(image).stem) for image in images]
+    files_per_name: dict[str, set[str]] = {}
+    for name, path in zip(names, paths):
+        files_per_name.setdefault(name.casefold(), set()).add(path)
+    keys: list[str] = []
+    owner: dict[str, str] = {}  # casefolded key -> the resolved path that has it
+    for name, path in zip(names, paths):
+        key = name
+        if len(files_per_name[name.casefold()]) > 1:
+            key = f"{name}-{sha1(path.encode()).hexdigest()[:6]}"
+        candidate, number = key, 1
+        while owner.setdefault(candidate.casefold(), path) != path:  # a hash that clashes
+            number += 1
+            candidate = f"{key}-{number}"
+        keys.append(candidate)
     return keys

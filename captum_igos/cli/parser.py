@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from captum_igos.cli.errors import PROG
 from captum_igos.cli.methods import METHODS, REGISTRY, all_options, positive_int
 
 __all__ = ["DEFAULT_OUT", "DEMO_METHODS", "DEMO_SETTINGS", "PROG", "build_parser"]
 
-PROG = "captum-igos"
 DEFAULT_OUT = "captum-igos-out"
 DEMO_METHODS = ("igos", "igos++", "rsi-gradcam", "gradcam", "ig", "occlusion")
 #: The demo's light settings (the papers': --optimizer line_search --iterations 15

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Callable, Union
@@ -28,18 +29,39 @@ def sample_image_path() -> Path:
 def load_image(path: str | os.PathLike) -> Image.Image:
     """Open an image file as an RGB PIL image.
 
+    Images with more pixels than Pillow's decompression-bomb limit
+    (``PIL.Image.MAX_IMAGE_PIXELS``, about 89 million) are refused before they are
+    decoded, so a tiny file whose header claims 20000 x 20000 pixels cannot exhaust memory.
+
     Raises:
-        ValueError: the file is missing, unreadable or not an image (one clear line).
+        ValueError: the path is missing, a directory or not a regular file, or the file is
+            unreadable, truncated, not an image or too large (one clear line each).
     """
     path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"cannot read image {str(path)!r}: no such file")
+    where = f"cannot read image {str(path)!r}"
+    if path.is_dir():
+        raise ValueError(f"{where}: is a directory")
+    if not path.exists():
+        raise ValueError(f"{where}: no such file")
+    if not path.is_file():  # a FIFO or a device would block or never end
+        raise ValueError(f"{where}: not a regular file")
     try:
-        with Image.open(path) as image:
-            return image.convert("RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                return image.convert("RGB")
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise ValueError(
-            f"cannot read image {str(path)!r}: not a readable image ({error})"
+            f"{where}: too large, possibly a decompression bomb ({error}); raise "
+            "PIL.Image.MAX_IMAGE_PIXELS to allow it"
+        ) from None
+    except OSError as error:
+        if error.errno is not None and not isinstance(error, UnidentifiedImageError):
+            raise ValueError(f"{where}: {(error.strerror or str(error)).lower()}") from None
+        raise ValueError(f"{where}: not a readable image ({error})") from None
+    except Exception as error:  # Pillow's decoders raise many types on a damaged file
+        raise ValueError(
+            f"{where}: not a readable image ({type(error).__name__}: {error})"
         ) from None
 
 

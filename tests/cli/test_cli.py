@@ -308,3 +308,252 @@ def test_an_empty_igos_map_is_recorded_and_warned_in_one_line(tmp_path, capsys, 
     assert records["igos"]["map_status"] == "empty"
     assert "stopped_at_start" in records["igos"]["map_warning"]
     assert records["random"]["map_status"] == "ok" and records["random"]["map_warning"] is None
+
+
+# --------------------------------------------------------------------------- bad files, names
+
+
+def test_a_bomb_and_a_directory_are_one_line_each_and_the_next_image_is_done(
+        tmp_path, capsys, photo, claimed_png):
+    bomb = claimed_png(tmp_path / "bomb.png", 20000, 20000)
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    out = tmp_path / "out"
+    status, err = run(["explain", bomb, folder, photo, "--method", "random", "--out", out,
+                       *FAST], capsys)
+    assert status == 1 and "Traceback" not in err
+    failed = [line for line in err.splitlines() if line.startswith("captum-igos: failed: ")]
+    assert failed == [
+        f"captum-igos: failed: cannot read image '{bomb}': too large, possibly a decompression "
+        "bomb (Image size (400000000 pixels) exceeds limit of 178956970 pixels, could be "
+        "decompression bomb DOS attack.); raise PIL.Image.MAX_IMAGE_PIXELS to allow it",
+        f"captum-igos: failed: cannot read image '{folder}': is a directory",
+    ]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "finished"
+    assert [(r["image"], r["method"]) for r in summary["results"]] == [(str(photo), "random")]
+    assert [f["image"] for f in summary["failures"]] == [str(bomb), str(folder)]
+    assert (out / "photo" / "random.png").is_file()
+    assert not (out / "bomb").exists() and not (out / "a-folder").exists()
+
+
+def test_image_keys_never_clash_with_each_other_or_the_run_files(tmp_path):
+    from hashlib import sha1
+
+    from captum_igos.cli.files import image_keys
+
+    def digest(path):
+        return sha1(str(Path(path).resolve()).encode()).hexdigest()[:6]
+
+    a, b, upper = tmp_path / "a" / "cat.png", tmp_path / "b" / "cat.png", tmp_path / "Cat.jpg"
+    planted = tmp_path / f"cat-{digest(a)}.png"  # a stem equal to another image's hashed key
+    keys = image_keys([a, b, tmp_path / "summary.json.png", tmp_path / "my photo.jpg", a,
+                       upper, planted, tmp_path / ".png"])
+    assert keys[0] == f"cat-{digest(a)}" and keys[1] == f"cat-{digest(b)}"
+    assert keys[2:4] == ["summary_json", "my_photo"]
+    assert keys[4] == keys[0]  # the same file twice keeps one folder
+    assert keys[5] == f"Cat-{digest(upper)}"  # cat/Cat clash on case-insensitive disks
+    assert keys[6] == f"cat-{digest(a)}-2"
+    assert keys[7] == "_png"
+    assert len({key.casefold() for key in keys}) == len(keys) - 1
+    assert not any("." in key for key in keys)
+
+
+def test_output_names_never_clash_with_summary_json_or_each_other(tmp_path, capsys, photo):
+    named = tmp_path / "summary.json.png"
+    first, second = tmp_path / "a" / "photo.png", tmp_path / "b" / "photo.png"
+    for path in (named, first, second):
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(photo.read_bytes())
+    out = tmp_path / "out"
+    status, err = run(["explain", named, first, second, "--method", "random", "--out", out,
+                       *FAST], capsys)
+    assert status == 0, err
+    assert (out / "summary.json").is_file()
+    summary = json.loads((out / "summary.json").read_text())
+    assert [r["image"] for r in summary["results"]] == [str(named), str(first), str(second)]
+    folders = sorted(p.name for p in out.iterdir() if p.is_dir())
+    assert len(folders) == 3 and "summary_json" in folders
+    for folder in folders:
+        assert (out / folder / "random.npy").is_file()
+
+
+# --------------------------------------------------------------------------- Ctrl-C
+
+#: Runs ``captum_igos.cli.main(argv)`` and writes MARKER when the moment for Ctrl-C has
+#: come: "start-up" while ``import torch`` runs, "work" in the second attribution, "commit"
+#: sends itself SIGINT in the middle of writing the first result.
+HARNESS = '''
+import importlib.abc, os, signal, sys, time
+from pathlib import Path
+
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, whatever the parent
+marker, mode, argv = Path(sys.argv[1]), sys.argv[2], sys.argv[3:]
+
+
+def wait_for_ctrl_c():
+    marker.write_text(mode)
+    for _ in range(6000):  # a guard against a lost signal; the test's SIGINT ends it
+        time.sleep(0.01)
+
+
+class Gate(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch":
+            sys.meta_path.remove(self)
+            wait_for_ctrl_c()
+        return None
+
+
+if mode == "start-up":
+    sys.meta_path.insert(0, Gate())
+import captum_igos.cli as cli
+
+if mode == "work":
+    from captum_igos.cli import explain
+
+    real, calls = explain.explain_item, []
+
+    def second_waits(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            wait_for_ctrl_c()
+        return real(*args, **kwargs)
+
+    explain.explain_item = second_waits
+if mode == "commit":
+    from captum_igos.cli import explain
+
+    real_write, calls = explain.write_explanation, []
+
+    def interrupted_while_writing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_write(*args, **kwargs)
+
+    explain.write_explanation = interrupted_while_writing
+sys.exit(cli.main(argv))
+'''
+
+INTERRUPTED = "captum-igos: interrupted; finished results are kept, rerun to resume"
+
+
+def run_and_interrupt(tmp_path, mode, argv) -> tuple[int, str]:
+    """Run the command in a subprocess; send SIGINT once it has written its marker."""
+    import signal
+    import time
+
+    script, marker = tmp_path / "harness.py", tmp_path / f"{mode}.marker"
+    script.write_text(HARNESS)
+    root = str(Path(cli.__file__).resolve().parents[2])
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg",
+           "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    process = subprocess.Popen([sys.executable, str(script), str(marker), mode,
+                                *map(str, argv)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        if mode != "commit":
+            while not marker.exists():  # poll: start-up takes seconds on a loaded machine
+                assert process.poll() is None, process.communicate()
+                time.sleep(0.05)
+            process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=300)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    return process.returncode, err
+
+
+def test_ctrl_c_while_pytorch_loads_is_one_line_and_status_130(tmp_path, photo):
+    out = tmp_path / "out"
+    status, err = run_and_interrupt(tmp_path, "start-up", ["explain", photo, "--out", out,
+                                                           *FAST])
+    assert status == 130
+    assert err.splitlines() == [INTERRUPTED]
+    assert not out.exists()  # interrupted before anything was started
+
+
+def test_ctrl_c_during_work_keeps_the_finished_results_and_a_rerun_resumes(
+        tmp_path, capsys, photo):
+    second = tmp_path / "second.png"
+    second.write_bytes(photo.read_bytes())
+    out = tmp_path / "out"
+    argv = ["explain", photo, second, "--method", "random", "--out", out, *FAST]
+    status, err = run_and_interrupt(tmp_path, "work", argv)
+    assert status == 130
+    assert err.splitlines() == [INTERRUPTED]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and summary["failures"] == []
+    assert [(r["image"], r["method"]) for r in summary["results"]] == [(str(photo), "random")]
+    finished = ["random.json", "random.npy", "random.png", "random_curves.png"]
+    assert sorted(p.name for p in (out / "photo").iterdir()) == finished
+    assert list((out / "second").iterdir()) == []  # the interrupted item left nothing
+    stamps = {p.name: p.stat().st_mtime_ns for p in (out / "photo").iterdir()}
+
+    status, err = run(argv, capsys)
+    assert status == 0 and "2 result(s) (1 already there), 0 failure(s)" in err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "finished"
+    assert [r["image"] for r in summary["results"]] == [str(photo), str(second)]
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "photo").iterdir()} == stamps
+    assert sorted(p.name for p in (out / "second").iterdir()) == finished
+
+
+def test_ctrl_c_while_a_result_is_written_lets_it_finish_first(tmp_path, photo):
+    second = tmp_path / "second.png"
+    second.write_bytes(photo.read_bytes())
+    out = tmp_path / "out"
+    status, err = run_and_interrupt(tmp_path, "commit", ["explain", photo, second, "--method",
+                                                         "random", "--out", out, *FAST])
+    assert status == 130
+    assert err.splitlines() == [INTERRUPTED]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "interrupted"
+    assert [r["image"] for r in summary["results"]] == [str(photo)]
+    record = json.loads((out / "photo" / "random.json").read_text())
+    assert record["image"] == str(photo) and len(record["curves"]["deletion"]) == 3
+    assert not (out / "second").exists()  # the next image was never started
+    assert not [p for p in out.rglob(".*")], "temporary files left behind"
+
+
+def test_import_of_the_command_line_loads_no_pytorch():
+    code = ("import sys, captum_igos, captum_igos.cli; print('torch' in sys.modules); "
+            "print(captum_igos.IGOS.__name__, 'torch' in sys.modules); "
+            "print(sorted(set(captum_igos.__all__) - set(dir(captum_igos))))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.stdout.splitlines() == ["False", "IGOS True", "[]"], result.stderr
+    with pytest.raises(AttributeError, match="module 'captum_igos' has no attribute 'IGSO'"):
+        _ = __import__("captum_igos").IGSO
+
+
+def test_held_interrupts_delays_ctrl_c_to_the_end_of_the_block():
+    import signal
+
+    from captum_igos.cli.interrupts import held_interrupts
+
+    original = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal
+    try:
+        check_held_interrupts(held_interrupts)
+    finally:
+        signal.signal(signal.SIGINT, original)
+
+
+def check_held_interrupts(held_interrupts):
+    import signal
+
+    done = []
+    with pytest.raises(KeyboardInterrupt):
+        with held_interrupts():
+            os.kill(os.getpid(), signal.SIGINT)
+            done.append("the rest of the block")
+    assert done == ["the rest of the block"]
+    with pytest.raises(KeyboardInterrupt):  # Ctrl-C wins over the block's own error
+        with held_interrupts():
+            os.kill(os.getpid(), signal.SIGINT)
+            raise OSError("disk full")
+    with held_interrupts(reraise=False):  # dropped: the command is already reporting one
+        os.kill(os.getpid(), signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

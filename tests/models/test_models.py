@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 
@@ -193,6 +194,39 @@ def test_sample_image_and_load_image_errors(tmp_path):
     corrupt.write_bytes(b"\xff\xd8 definitely not a jpeg")
     with pytest.raises(ValueError, match="cannot read image '.*corrupt.jpg': not a readable image"):
         load_image(corrupt)
+
+
+def test_load_image_refuses_a_decompression_bomb_from_its_header(tmp_path, claimed_png):
+    bomb = claimed_png(tmp_path / "bomb.png", 20000, 20000)  # 400 Mpx: Pillow's error level
+    assert bomb.stat().st_size < 200
+    with pytest.raises(ValueError) as caught:
+        load_image(bomb)
+    message = str(caught.value)
+    assert message.startswith(f"cannot read image '{bomb}': too large, possibly a "
+                              "decompression bomb (Image size (400000000 pixels) exceeds limit")
+    assert message.endswith("raise PIL.Image.MAX_IMAGE_PIXELS to allow it")
+    assert "\n" not in message
+    # 100 Mpx is above the limit (89 Mpx) but below twice it, where Pillow only warns.
+    warned = claimed_png(tmp_path / "big.png", 10000, 10000)
+    with pytest.raises(ValueError, match="'.*big.png': too large, possibly a decompression bomb"):
+        load_image(warned)
+
+
+def test_load_image_names_what_the_path_is(tmp_path, claimed_png):
+    with pytest.raises(ValueError, match=f"^cannot read image '{tmp_path}': is a directory$"):
+        load_image(tmp_path)
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)  # opening it for reading would block forever
+    with pytest.raises(ValueError, match="^cannot read image '.*pipe.png': not a regular file$"):
+        load_image(fifo)
+    truncated = tmp_path / "truncated.png"
+    claimed_png(truncated, 64, 64)  # the header is fine, the pixel data stops short
+    with pytest.raises(ValueError, match="'.*truncated.png': not a readable image \\("):
+        load_image(truncated)
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    with pytest.raises(ValueError, match="'.*empty.jpg': not a readable image \\("):
+        load_image(empty)
 
 
 def test_unknown_model_name():
