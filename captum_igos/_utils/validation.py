@@ -129,10 +129,10 @@ def check_nonnegative(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, Real):
         raise TypeError(f"expected {name} to be a real number >= 0, got {describe(value)}")
     number = float(value)
-    if not number >= 0:  # also rejects NaN
-        raise ValueError(f"expected {name} >= 0, got {value}")
-    if number == math.inf:
+    if not math.isfinite(number):
         raise ValueError(f"expected {name} to be finite, got {value}")
+    if not number >= 0:
+        raise ValueError(f"expected {name} >= 0, got {value}")
     return number
 
 
@@ -141,10 +141,10 @@ def check_positive(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, Real):
         raise TypeError(f"expected {name} to be a real number > 0, got {describe(value)}")
     number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"expected {name} to be finite, got {value}")
     if not number > 0:
         raise ValueError(f"expected {name} > 0, got {value}")
-    if number == math.inf:
-        raise ValueError(f"expected {name} to be finite, got {value}")
     return number
 
 
@@ -276,6 +276,9 @@ def check_target_range(target: Any, output_shape: tuple[int, ...]) -> None:
     ``output_shape`` is the model's output shape ``(N, ...)`` from one forward pass.
     """
     per_example = tuple(output_shape[1:])
+    # In the user's terms: the methods run many rows (path points, masks) per image.
+    outputs = (f"{per_example[0]} outputs per example" if len(per_example) == 1
+               else f"outputs of shape {per_example} per example")
     if target is None:
         return
     if isinstance(target, Tensor):
@@ -290,18 +293,18 @@ def check_target_range(target: Any, output_shape: tuple[int, ...]) -> None:
         indices = [(max(target),)]
     if not per_example:
         raise ValueError(
-            f"expected target=None for a model with one output per example (outputs "
-            f"{tuple(output_shape)}), got {describe(target)}"
+            f"expected target=None for a model with one output per example, got "
+            f"{describe(target)}"
         )
     for index in indices:
         if len(index) != len(per_example):
             raise ValueError(
-                f"expected a target with {len(per_example)} index/indices (the model's "
-                f"outputs are {tuple(output_shape)}), got {index if len(index) > 1 else index[0]}"
+                f"expected a target with {len(per_example)} index/indices (the model gives "
+                f"{outputs}), got {index if len(index) > 1 else index[0]}"
             )
         for i, size in zip(index, per_example):
             if i >= size:
                 raise ValueError(
-                    f"expected target indices below {size} (the model's outputs are "
-                    f"{tuple(output_shape)}), got {i}"
+                    f"expected target indices below {size} (the model gives {outputs}), "
+                    f"got {i}"
                 )

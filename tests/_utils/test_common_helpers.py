@@ -47,7 +47,7 @@ def test_validation_messages_say_expected_and_given():
         check_positive_int("n_steps", 0)
     with pytest.raises(ValueError, match="tv_coeff >= 0, got -1"):
         check_nonnegative("tv_coeff", -1)
-    with pytest.raises(ValueError, match="tv_coeff >= 0, got nan"):
+    with pytest.raises(ValueError, match="tv_coeff to be finite, got nan"):
         check_nonnegative("tv_coeff", float("nan"))
     with pytest.raises(ValueError, match="one of 'a', 'b', got 'c'"):
         check_choice("method", "c", ("a", "b"))
