@@ -40,7 +40,7 @@ from captum_igos.cli.explain import Context, attribute, method_settings, model_l
 from captum_igos.cli.files import prepare_out, write_json
 from captum_igos.cli.methods import REGISTRY
 from captum_igos.dataset.pictures import input_picture, overlay_picture
-from captum_igos.dataset.progress import DatasetProgress
+from captum_igos.dataset.progress import DatasetProgress, rank_usage
 from captum_igos.dataset.sharding import Ranks, share, start
 from captum_igos.dataset.sources import DatasetImage, label_classes, list_images, storage_key
 from captum_igos.dataset.store import ResultStore, result_tag
@@ -330,6 +330,7 @@ def _summary(plan: _Plan, rows: list[dict], failures: list[dict], missing: list[
         "seconds_this_run": round(seconds, 3),
         "images_per_second": round(computed / seconds, 4) if computed and seconds > 0 else None,
         "per_method": method_statistics(rows, plan.methods),
+        "ranks": plan.store.read_progress(ranks.world_size),
         "failures": failures,
         "missing": missing,
     }
@@ -385,8 +386,12 @@ def run_dataset(options: argparse.Namespace, methods: Sequence[str]) -> DatasetO
         try:
             for first in range(0, len(mine), step):
                 _explain_batch(plan, mine[first:first + step])
-                plan.store.write_progress(ranks.rank, min(first + step, len(mine)))
+                done = min(first + step, len(mine))
+                plan.store.write_progress(ranks.rank, {"images": done,
+                                                       **rank_usage(ranks.device)})
                 progress.refresh()
+            if not mine:
+                plan.store.write_progress(ranks.rank, {"images": 0, **rank_usage(ranks.device)})
             ranks.wait_all(progress.refresh if ranks.is_main else None)
         finally:
             progress.close()

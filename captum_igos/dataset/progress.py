@@ -4,7 +4,8 @@ Every rank writes how many of its images are done to its progress file after eac
 (:meth:`~captum_igos.dataset.store.ResultStore.write_progress`); rank 0 sums the files
 into one ``tqdm`` bar (images, rate, time left) after each of its own batches and while
 it waits for the other ranks. Polling files needs no collective call, so ranks with
-shares of different lengths never wait on each other.
+shares of different lengths never wait on each other. The files also carry each rank's
+peak memory (:func:`rank_usage`), which ``summary.json`` lists per rank.
 """
 
 from __future__ import annotations
@@ -12,9 +13,31 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+import torch
+
 from captum_igos.dataset.store import ResultStore
 
-__all__ = ["DatasetProgress"]
+__all__ = ["DatasetProgress", "rank_usage"]
+
+
+def rank_usage(device: str) -> dict[str, float]:
+    """This process's peak memory so far, in MiB.
+
+    ``peak_rss_mib``: the resident set's high-water mark (``getrusage`` ``ru_maxrss``,
+    KiB on Linux, bytes on macOS; left out where there is no ``resource`` module);
+    ``peak_cuda_mib`` as well on a CUDA device (the allocator's ``max_memory_allocated``).
+    """
+    usage: dict[str, float] = {}
+    try:
+        import resource
+    except ImportError:  # Windows: no getrusage
+        pass
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        usage["peak_rss_mib"] = round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
+    if device.startswith("cuda"):
+        usage["peak_cuda_mib"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+    return usage
 
 
 class DatasetProgress:

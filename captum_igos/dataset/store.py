@@ -9,7 +9,7 @@ its settings, see :func:`result_tag`)::
     pictures/input/<key>.png      the image as the model sees it
     failures/<tag>/<key>.json     a method that failed on the image
     failures/image/<key>.json     an image that could not be read
-    progress/rank-<r>.json        images rank r has finished in this run
+    progress/rank-<r>.json        images rank r has finished in this run, its peak memory
 
 Every file is written to a temporary name and renamed (``os.replace``, via
 :func:`captum_igos.cli.files.atomic_path`), and a record is written after its picture, so
@@ -106,13 +106,24 @@ class ResultStore:
         except (OSError, ValueError):
             return None
 
+    def read_progress(self, world_size: int) -> list[dict]:
+        """Each rank's last progress entry in this run (``{"rank": r}`` alone if none yet)."""
+        entries = []
+        for rank in range(world_size):
+            try:
+                entry = json.loads(self.progress_path(rank).read_text())
+            except (OSError, ValueError):
+                entry = {}
+            entries.append({"rank": rank, **(entry if isinstance(entry, dict) else {})})
+        return entries
+
     def images_done(self, world_size: int) -> int:
         """Images finished in this run over all ranks (from the progress files)."""
         done = 0
-        for rank in range(world_size):
+        for entry in self.read_progress(world_size):
             try:
-                done += int(json.loads(self.progress_path(rank).read_text())["images"])
-            except (OSError, ValueError, KeyError, TypeError):
+                done += int(entry.get("images", 0))
+            except (ValueError, TypeError):
                 pass
         return done
 
@@ -138,8 +149,9 @@ class ResultStore:
     def clear_image_failure(self, key: str) -> None:
         self.failure_path(None, key).unlink(missing_ok=True)
 
-    def write_progress(self, rank: int, images: int) -> None:
-        self._write(self.progress_path(rank), {"images": images})
+    def write_progress(self, rank: int, progress: Mapping[str, Any]) -> None:
+        """Rank ``rank``'s progress: ``{"images": done, ...}`` (its usage, see progress)."""
+        self._write(self.progress_path(rank), dict(progress))
 
     def reset_progress(self) -> None:
         """Forget the previous run's progress files (rank 0, before any rank starts)."""

@@ -79,6 +79,8 @@ def test_one_process_writes_the_table_summary_and_report(tmp_path, tiny):
     assert set(stats["per_class"]) == {"cat", "dog"}
     assert stats["per_class"]["cat"]["images"] == 4
     assert summary["images_per_second"] > 0
+    assert [(r["rank"], r["images"]) for r in summary["ranks"]] == [(0, 9)]
+    assert summary["ranks"][0]["peak_rss_mib"] > 0
     assert (out / "report.html").is_file()
     assert not list(out.rglob(".*")), "temporary files left behind"
 

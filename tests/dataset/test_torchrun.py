@@ -72,6 +72,8 @@ def test_two_gloo_ranks_give_the_rows_of_one_process(dataset, tmp_path):
     assert (summary["world_size"], summary["backend"]) == (2, "gloo")
     assert [f["image"] for f in summary["failures"]] == ["dog/broken.jpg"]
     assert summary["missing"] == [] and summary["results"] == 16
+    assert [(r["rank"], r["images"]) for r in summary["ranks"]] == [(0, 5), (1, 4)]
+    assert all(r["peak_rss_mib"] > 0 for r in summary["ranks"])
 
     # each rank explained exactly its strided share: nothing twice, no padding
     names = [image.name for image in list_images(root)]
