@@ -90,8 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    from captum_igos.cli.explain import execute
-    from captum_igos.cli.parser import DEMO_METHODS, build_parser
+    with held_interrupts():  # PyTorch's C++ start-up aborts on a Ctrl-C inside it
+        from captum_igos.cli.explain import execute
+        from captum_igos.cli.parser import DEMO_METHODS, build_parser
 
     try:
         options = build_parser().parse_args(argv)
@@ -105,7 +106,8 @@ def _main(argv: Sequence[str] | None) -> int:
     else:
         methods = options.methods or list(DEMO_METHODS)
         if options.command == "demo":
-            from captum_igos.models import sample_image_path
+            with held_interrupts():
+                from captum_igos.models import sample_image_path
 
             images = [str(sample_image_path())]
         else:
@@ -115,7 +117,9 @@ def _main(argv: Sequence[str] | None) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             if options.command == "explain-dataset":
-                from captum_igos.cli.dataset import run_command
+                with held_interrupts():
+                    from captum_igos.cli.dataset import run_command
+                    from captum_igos.dataset import run_dataset  # noqa: F401  (its imports)
 
                 return run_command(options)
             return execute(options, methods, images, compare=options.command != "explain")

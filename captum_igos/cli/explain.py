@@ -284,7 +284,8 @@ def _device(choice: str) -> str:
 
 
 def _load(options: argparse.Namespace) -> tuple[Any, Any, str | None]:
-    from captum_igos.models import ModelUnavailableError, load_model
+    with held_interrupts():  # torchvision's C++ start-up aborts on a Ctrl-C inside it
+        from captum_igos.models import ModelUnavailableError, load_model
 
     try:
         loaded = load_model(options.model, device=_device(options.device))

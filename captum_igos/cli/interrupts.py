@@ -16,7 +16,12 @@ def held_interrupts(reraise: bool = True) -> Iterator[None]:
     """Hold SIGINT (Ctrl-C) until the block ends, then raise ``KeyboardInterrupt``.
 
     The command line commits each result inside this block (its files, then its line in
-    ``summary.json``), so an interrupt lands before or after a result, never inside. An
+    ``summary.json``), so an interrupt lands before or after a result, never inside. It
+    also imports PyTorch and torchvision inside it: a ``KeyboardInterrupt`` raised while
+    their C++ start-up code calls back into Python ends in ``std::terminate`` (the process
+    aborts with SIGABRT and a C++ message) or sets CPython's "unhandled interrupt" flag
+    (the process then kills itself with SIGINT after our message); held, the interrupt is
+    raised once the import is complete, a second or two later. An
     interrupt held during a block that raises wins over the block's exception. With
     ``reraise=False`` an interrupt during the block is dropped (used while the command
     reports the first one). Where the previous handler ignored SIGINT, the held one is

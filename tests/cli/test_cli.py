@@ -381,19 +381,25 @@ def test_output_names_never_clash_with_summary_json_or_each_other(tmp_path, caps
 # --------------------------------------------------------------------------- Ctrl-C
 
 #: Runs ``captum_igos.cli.main(argv)`` and writes MARKER when the moment for Ctrl-C has
-#: come: "start-up" while ``import torch`` runs, "work" in the second attribution, "commit"
-#: sends itself SIGINT in the middle of writing the first result.
+#: come: "start-up" while ``import torch`` runs (the command holds Ctrl-C there, so the
+#: import goes on once the test says it has sent SIGINT), "work" in the second
+#: attribution, "commit" sends itself SIGINT in the middle of writing the first result.
 HARNESS = '''
-import importlib.abc, os, signal, sys, time
+import atexit, importlib.abc, os, signal, sys, time
 from pathlib import Path
 
 signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, whatever the parent
 marker, mode, argv = Path(sys.argv[1]), sys.argv[2], sys.argv[3:]
+atexit.register(lambda: marker.with_suffix(".torch").write_text(
+    str(hasattr(sys.modules.get("torch"), "Tensor"))))  # was PyTorch's import complete?
 
 
 def wait_for_ctrl_c():
     marker.write_text(mode)
-    for _ in range(6000):  # a guard against a lost signal; the test's SIGINT ends it
+    sent = marker.with_suffix(".sent")  # written by the test once SIGINT is sent
+    for _ in range(6000):  # a guard against a lost signal; the SIGINT (or sent) ends it
+        if sent.exists():
+            return
         time.sleep(0.01)
 
 
@@ -458,6 +464,7 @@ def run_and_interrupt(tmp_path, mode, argv) -> tuple[int, str]:
                 assert process.poll() is None, process.communicate()
                 time.sleep(0.05)
             process.send_signal(signal.SIGINT)
+            marker.with_suffix(".sent").write_text("")
         _, err = process.communicate(timeout=300)
     finally:
         if process.poll() is None:
@@ -467,11 +474,14 @@ def run_and_interrupt(tmp_path, mode, argv) -> tuple[int, str]:
 
 
 def test_ctrl_c_while_pytorch_loads_is_one_line_and_status_130(tmp_path, photo):
+    """Held until ``import torch`` is complete: raised inside PyTorch's C++ start-up, a
+    KeyboardInterrupt can abort the process (std::terminate) instead of exiting 130."""
     out = tmp_path / "out"
     status, err = run_and_interrupt(tmp_path, "start-up", ["explain", photo, "--out", out,
                                                            *FAST])
     assert status == 130
     assert err.splitlines() == [INTERRUPTED]
+    assert (tmp_path / "start-up.torch").read_text() == "True"  # held until it was
     assert not out.exists()  # interrupted before anything was started
 
 
