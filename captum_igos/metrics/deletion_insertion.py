@@ -224,7 +224,8 @@ def deletion_insertion(
     :math:`f_c` the softmax probability of the target (``score="probability"``) or the raw
     output (``score="raw"``). All ``2 n_steps`` perturbed images of all images go through
     ``forward_func`` in chunks of ``internal_batch_size`` examples, under
-    ``torch.no_grad()``; put the model in ``eval()`` mode first.
+    ``torch.no_grad()`` and in eval mode (a model in training mode is switched for the
+    call and restored: no dropout, no BatchNorm statistics updated).
 
     Args:
         forward_func: the model or any callable returning ``(N, classes)`` outputs.
