@@ -54,3 +54,10 @@ def photo_views(source: str = "grace_hopper") -> list[tuple[str, Image.Image]]:
     if source not in PHOTO_SOURCES:
         raise ValueError(f"expected a photo source in {PHOTO_SOURCES}, got {source!r}")
     return grace_hopper_views() if source == "grace_hopper" else skimage_views()
+
+
+def evenly_spaced_views(source: str, count: int) -> list[tuple[str, Image.Image]]:
+    """``count`` views of ``source`` taken at an even stride (all of them if fewer)."""
+    views = photo_views(source)
+    step = max(1, len(views) // count)
+    return views[::step][:count]

@@ -63,7 +63,6 @@ from captum_igos import IGOS  # noqa: E402
 from captum_igos._core.mask_optimization import (  # noqa: E402
     DEFAULT_ITERATIONS,
     DEFAULT_N_STEPS,
-    DEFAULT_WARM_START,
     PAPER_ITERATIONS,
     PAPER_N_STEPS,
 )
@@ -74,6 +73,7 @@ from captum_igos._utils.scores import scored_forward  # noqa: E402
 from captum_igos.baselines import blur_baseline  # noqa: E402
 from captum_igos.metrics import deletion_insertion  # noqa: E402
 from captum_igos.models import load_model  # noqa: E402
+from captum_igos.optimizers import LineSearch  # noqa: E402
 
 MODELS = ("efficientnet_lite0", "resnet50")
 MASK_SIZE = 28
@@ -300,7 +300,8 @@ def compare(args, name: str) -> list[Row]:
         row, maps = measure(
             f"(a) ours, batch {batch}, {its}x{steps}{warm}", counting, images[subset],
             lambda b=batch, s=subset: ours_heatmaps(counting, images[s], targets[s], its, steps,
-                                                    b, args.chunk, warm_start=args.warm_start),
+                                                    b, args.chunk,
+                                                    optimizer=LineSearch(warm_start=args.warm_start)),
             "ours", batch,
         )
         rows.append(row)
@@ -402,7 +403,7 @@ SWEEP = ("5x5", "10x5", "5x10", "10x10", "15x20", "5x5 warm", "10x10 warm", "10x
 def sweep_options(label: str) -> dict[str, Any]:
     """``"ITERATIONSxSTEPS"`` plus an optional word, as keyword arguments of
     :meth:`IGOS.attribute`: none or ``cold`` is the papers' line search (every search starts
-    at ``alpha0``), ``warm`` sets ``warm_start=True``, ``nag`` ``optimizer="nag"``."""
+    at ``alpha0``), ``warm`` is ``LineSearch(warm_start=True)``, ``nag`` ``optimizer="nag"``."""
     size, *words = label.split()
     try:
         iterations, n_steps = (int(part) for part in size.split("x"))
@@ -411,7 +412,7 @@ def sweep_options(label: str) -> dict[str, Any]:
             f"expected a setting like '10x5', '10x5 warm' or '10x10 nag', got {label!r}"
         ) from None
     options: dict[str, Any] = {"iterations": iterations, "n_steps": n_steps,
-                               "warm_start": False}
+                               "optimizer": LineSearch(warm_start=False)}
     for word in words:
         if word not in ("warm", "cold", "nag"):
             raise argparse.ArgumentTypeError(
@@ -420,7 +421,7 @@ def sweep_options(label: str) -> dict[str, Any]:
         if word == "nag":
             options["optimizer"] = "nag"
         else:
-            options["warm_start"] = word == "warm"
+            options["optimizer"] = LineSearch(warm_start=word == "warm")
     return options
 
 
@@ -495,7 +496,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--metric-steps", type=int, default=56,
                         help="deletion/insertion curve steps")
     parser.add_argument("--warm-start", action=argparse.BooleanOptionalAction,
-                        default=DEFAULT_WARM_START,
+                        default=LineSearch().warm_start,
                         help="(a) with warm_start=True / False (default: the package's, "
                         "%(default)s)")
     parser.add_argument("--also-nag", action="store_true", help="add (a') ours with nag")

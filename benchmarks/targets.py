@@ -35,7 +35,7 @@ import torchvision
 from captum.attr import IntegratedGradients, LayerGradCam
 from torch import Tensor
 
-from benchmarks._photos import PHOTO_SOURCES, photo_views
+from benchmarks._photos import PHOTO_SOURCES, evenly_spaced_views
 from captum_igos import IGOS, IGOSPlusPlus
 from captum_igos.maps import saliency_map
 from captum_igos.metrics import deletion_insertion
@@ -135,9 +135,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     loaded = load_model("efficientnet_lite0")
-    views = photo_views(args.photos)
-    step = max(1, len(views) // args.views)
-    views = views[::step][: args.views]
+    views = evenly_spaced_views(args.photos, args.views)
     inputs = loaded.batch([image for _, image in views])
     header = (
         f"# Every target: {len(views)} views ({', '.join(name for name, _ in views)}), "

@@ -43,6 +43,8 @@ class IGOSPlusPlusObjective:
         l1_coeff, tv_coeff: :math:`\lambda_1`, :math:`\lambda_{TV}`.
         weights: :func:`~captum_igos._utils.masks.bilateral_weights` of all N images.
         term_signs: signs of :math:`D(M_d), I(M_i), D(M_c), I(M_c)` in :math:`F`.
+        path_weight: factor on the path terms' gradient in each direction (0.5: each
+            mask appears in two of the four terms).
     """
 
     scorer: PathScorer
@@ -51,6 +53,7 @@ class IGOSPlusPlusObjective:
     tv_coeff: float
     weights: tuple[Tensor, Tensor]
     term_signs: tuple[float, float, float, float] = TERM_SIGNS
+    path_weight: float = 0.5
     n_masks: int = 2
 
     def regulariser(self, mask: Tensor, image_index: Tensor) -> Tensor:
@@ -90,7 +93,7 @@ class IGOSPlusPlusObjective:
             assert up_grads is not None  # with_grad: the scorer returned the gradients
             path_terms = (signs.repeat_interleave(n).view(-1, 1, 1, 1) * up_masks * up_grads).sum()
             directions = torch.autograd.grad(
-                0.5 * path_terms + regulariser.sum(), (deletion_mask, insertion_mask)
+                self.path_weight * path_terms + regulariser.sum(), (deletion_mask, insertion_mask)
             )
         return loss, tuple(directions)
 

@@ -7,9 +7,10 @@ A method supplies a :class:`MaskObjective` (path scores plus regularisers of its
 
 from __future__ import annotations
 
-import warnings
+import difflib
+import inspect
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import partial
 from numbers import Integral
 from typing import Any, Protocol
@@ -19,7 +20,7 @@ from captum.attr import GradientAttribution
 from captum.log import log_usage
 from torch import Tensor
 
-from captum_igos._utils.batching import default_rows_per_pass
+from captum_igos._utils.batching import default_rows_per_pass, warn_caller
 from captum_igos._utils.captum_compat import (
     BaselineType,
     TargetType,
@@ -33,10 +34,11 @@ from captum_igos._utils.captum_compat import (
 from captum_igos._utils.masks import upsample_mask
 from captum_igos._utils.model_state import predicts
 from captum_igos._utils.optimizers import (
+    LineSearch,
+    MaskOptimizer,
     Masks,
-    backtracking_line_search,
-    nag_step_size,
-    nesterov_step,
+    Nesterov,
+    as_optimizer,
 )
 from captum_igos._utils.path_scores import PathScorer, clean_score_scale, draw_noise
 from captum_igos._utils.scores import Score, check_score, score_bounds, scored_forward
@@ -46,7 +48,6 @@ from captum_igos._utils.validation import (
     check_inputs,
     check_nonnegative,
     check_optional_positive_int,
-    check_positive,
     check_positive_int,
     check_target,
     describe,
@@ -61,12 +62,9 @@ from captum_igos.baselines import baseline_images
 #: ``benchmarks/results/igos.md`` ("Settings sweep") and the README ("Benchmarks").
 DEFAULT_ITERATIONS = 10
 DEFAULT_N_STEPS = 10
-#: Line search: start each search at the image's previous accepted step (see above).
-DEFAULT_WARM_START = True
 PAPER_ITERATIONS = 15
 PAPER_N_STEPS = 20
 
-OPTIMIZERS = ("line_search", "nag")
 #: Score terms of the objective: ``"normalized"`` divides every path score by the clean
 #: image's score :math:`f_c(x)` (:func:`~captum_igos._utils.path_scores.clean_score_scale`);
 #: ``"paper"`` is the papers' :math:`f_c` itself.
@@ -74,8 +72,6 @@ OBJECTIVES = ("normalized", "paper")
 DEFAULT_OBJECTIVE = "normalized"
 #: Per-image outcome of the optimisation (:attr:`MaskOptimizationResult.status`).
 MOVED, STOPPED_AT_START, NON_FINITE = "moved", "stopped_at_start", "non_finite_loss"
-#: First step size of the line search (both papers).
-LINE_SEARCH_ALPHA0 = 1000.0
 
 
 @dataclass(frozen=True)
@@ -148,58 +144,159 @@ class MaskObjective(Protocol):
         """The :class:`MaskOptimizationResult` fields for the final masks."""
 
 
+#: Keyword arguments that moved into the optimiser objects, and where to.
+MOVED_TO_OPTIMIZERS = {
+    "alpha0": "LineSearch(alpha0=...)", "decay": "LineSearch(decay=...)",
+    "armijo": "LineSearch(armijo=...)", "min_alpha": "LineSearch(min_alpha=...)",
+    "warm_start": "LineSearch(warm_start=...)", "nag_step": "Nesterov(step_size=...)",
+}
+
+
 @dataclass(frozen=True)
-class OptimizerSettings:
+class MaskOptions:
+    r"""The keyword options of :meth:`MaskAttribution.attribute` and ``optimize`` (one home).
+
+    Attributes:
+        mask_size: ``h = w`` or ``(h, w)``, from 1 up to the input size (28).
+        iterations: optimisation iterations (10; the papers use 15).
+        n_steps: integration steps :math:`S` per iteration (10; the papers use 20).
+            ``iterations=15, n_steps=20, optimizer=LineSearch(warm_start=False)`` is the
+            papers' setting; the default is the cheapest setting as faithful as it in
+            ``benchmarks/igos.py --sweep`` (see ``DEFAULT_ITERATIONS``).
+        l1_coeff: :math:`\lambda_1 \ge 0` (1).
+        tv_coeff: :math:`\lambda_{TV} \ge 0` (20), on TV (I-GOS) or bilateral TV (iGOS++).
+        noise_std: std of the noise :math:`\epsilon_s` added to each path point, in
+            model-input units (0.2); one draw per step and iteration, shared by the batch's
+            images, and reused by every trial of that iteration's line search.
+        optimizer: how the masks move: ``"line_search"`` /
+            :class:`~captum_igos.optimizers.LineSearch` (a backtracking Armijo search per
+            image, the papers'; its settings ``alpha0``, ``decay``, ``armijo``,
+            ``min_alpha``, ``warm_start`` are the object's) or
+            ``"nag"`` / :class:`~captum_igos.optimizers.Nesterov` (a fixed step with
+            momentum, BMVC 2023; its ``step_size``). A name means the object's defaults.
+        score: ``"probability"`` (softmax over dim 1, the papers'), ``"sigmoid"``
+            (multi-label models), ``"raw"`` (forward functions that return a score, such
+            as :mod:`captum_igos.targets`) or a callable from outputs to scores of the same
+            shape (:mod:`captum_igos._utils.scores`).
+        objective: the score term. ``"normalized"`` (default) divides every path score by
+            the clean image's score, :math:`f_c(\cdot) / f_c(x)`, so the term spans [0, 1]
+            whatever the target's confidence and low-probability targets (rank 2-100, a
+            weak model) get maps too; one extra forward pass. ``"paper"`` is the papers'
+            :math:`f_c(\cdot)`, for which a target of probability p can lower the term by
+            at most p, so for small p the mask often stays at ones (an empty map;
+            ``attribute`` warns). Measured in ``benchmarks/results/targets.md``.
+        generator: ``torch.Generator`` on the inputs' device for the noise; ``None`` uses
+            torch's global generator. The same seed gives the same heatmaps.
+        internal_batch_size: most examples per forward pass; an evaluation has
+            ``N * n_steps`` path points (iGOS++: ``4 N n_steps``). ``None``: the device's
+            default (:func:`~captum_igos._utils.batching.default_rows_per_pass`: 8 on a
+            CPU, 64 elsewhere); on a GPU a larger value is usually faster.
+        show_progress: show a tqdm bar over the iterations.
+    """
+
+    mask_size: int | tuple[int, int] = 28
+    iterations: int = DEFAULT_ITERATIONS
+    n_steps: int = DEFAULT_N_STEPS
+    l1_coeff: float = 1.0
+    tv_coeff: float = 20.0
+    noise_std: float = 0.2
+    optimizer: str | LineSearch | Nesterov = "line_search"
+    score: Score = "probability"
+    objective: str = DEFAULT_OBJECTIVE
+    generator: torch.Generator | None = None
+    internal_batch_size: int | None = None
+    show_progress: bool = False
+
+    @classmethod
+    def from_keywords(cls, method: str, options: dict[str, Any]) -> MaskOptions:
+        """The options given to ``method`` (``"IGOS.attribute"``), unknown names refused."""
+        names = [field.name for field in fields(cls)]
+        for name in options:
+            if name in names:
+                continue
+            if name in MOVED_TO_OPTIMIZERS:
+                hint = f"; it is now optimizer={MOVED_TO_OPTIMIZERS[name]}"
+            else:
+                close = difflib.get_close_matches(name, names, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise TypeError(
+                f"{method}() got an unexpected keyword argument {name!r}{hint} "
+                f"(expected keyword options: {', '.join(names)})"
+            )
+        return cls(**options)
+
+
+@dataclass(frozen=True)
+class CheckedOptions:
+    """:class:`MaskOptions` validated against the images (sizes, device)."""
+
+    mask_size: tuple[int, int]
     iterations: int
-    optimizer: str
-    alpha0: float
-    nag_step: float
-    warm_start: bool
-    decay: float
-    armijo: float
-    min_alpha: float
-    noise_std: float
     n_steps: int
+    l1_coeff: float
+    tv_coeff: float
+    noise_std: float
+    optimizer: MaskOptimizer
+    objective: str
+    generator: torch.Generator | None
+    internal_batch_size: int | None
+
+
+def check_options(options: MaskOptions, images: Tensor) -> CheckedOptions:
+    """Every option checked (a ``ValueError`` / ``TypeError`` naming it) before any model call."""
+    check_score(options.score)
+    return CheckedOptions(
+        mask_size=_check_mask_size(options.mask_size, tuple(images.shape[-2:])),
+        iterations=check_positive_int("iterations", options.iterations),
+        n_steps=check_positive_int("n_steps", options.n_steps),
+        l1_coeff=check_nonnegative("l1_coeff", options.l1_coeff),
+        tv_coeff=check_nonnegative("tv_coeff", options.tv_coeff),
+        noise_std=check_nonnegative("noise_std", options.noise_std),
+        optimizer=as_optimizer(options.optimizer),
+        objective=check_choice("objective", options.objective, OBJECTIVES),
+        generator=_check_generator(options.generator, images),
+        internal_batch_size=check_optional_positive_int(
+            "internal_batch_size", options.internal_batch_size
+        ),
+    )
 
 
 def optimize_masks(
     objective: MaskObjective,
     like: Tensor,
-    settings: OptimizerSettings,
-    generator: torch.Generator | None = None,
+    options: CheckedOptions,
     progress_bar: Any = None,
 ) -> MaskOptimizationResult:
     """Run the iterations for all images together; stopped images cost no more passes.
 
     Each iteration draws one noise sample per integration step, evaluates the objective
     and the descent directions of the images still running, then moves them with the
-    batched line search (reusing that evaluation as the base loss, and the same noise
-    for every trial) or with a Nesterov step. An image stops when its step leaves its
-    masks unchanged.
+    optimiser's run (:class:`~captum_igos._utils.optimizers.LineSearchRun`: the batched
+    line search, reusing that evaluation as the base loss and the same noise for every
+    trial; :class:`~captum_igos._utils.optimizers.NesterovRun`). An image stops when its
+    step leaves its masks unchanged.
 
     Args:
         objective: the method's :class:`MaskObjective`.
         like: the images (N, C, H, W); masks take their device and dtype.
-        settings: iterations, optimiser and its constants.
-        generator: random source for the noise.
+        options: iterations, integration steps, noise, the optimiser and the generator.
         progress_bar: an object with ``update()``, advanced once per iteration.
     """
     n = like.shape[0]
     masks = tuple(
         like.new_ones((n, 1, *objective.mask_size)) for _ in range(objective.n_masks)
     )
-    thetas = tuple(mask.clone() for mask in masks)
-    losses = like.new_full((n, settings.iterations), float("nan"))
-    step_sizes = like.new_zeros((n, settings.iterations))
+    run = options.optimizer.start(masks, options.tv_coeff)
+    losses = like.new_full((n, options.iterations), float("nan"))
+    step_sizes = like.new_zeros((n, options.iterations))
     iterations_run = torch.zeros(n, dtype=torch.long, device=like.device)
     converged = torch.zeros(n, dtype=torch.bool, device=like.device)
     non_finite = torch.zeros(n, dtype=torch.bool, device=like.device)
     active = torch.arange(n, device=like.device)
-    first_steps = like.new_full((n,), settings.alpha0)
-    for iteration in range(settings.iterations):
+    for iteration in range(options.iterations):
         if active.numel() == 0:
             break
-        noise = draw_noise(settings.n_steps, like, settings.noise_std, generator)
+        noise = draw_noise(options.n_steps, like, options.noise_std, options.generator)
         current = tuple(mask[active] for mask in masks)
         loss, evaluated = objective.evaluate(current, active, noise, True)
         assert evaluated is not None  # with_grad=True: the objective returned the directions
@@ -216,30 +313,11 @@ def optimize_masks(
             directions = tuple(direction[finite] for direction in directions)
             if active.numel() == 0:
                 break
-        if settings.optimizer == "line_search":
-            search = backtracking_line_search(
-                partial(_trial_loss, objective, active, noise),
-                current,
-                directions,
-                loss,
-                alpha0=first_steps[active],
-                decay=settings.decay,
-                armijo=settings.armijo,
-                min_alpha=settings.min_alpha,
-                lower_bound_fn=partial(_trial_lower_bound, objective, active),
-            )
-            updated, steps = search.masks, search.step_sizes
-            if settings.warm_start:
-                accepted = active[search.accepted]
-                first_steps[accepted] = search.step_sizes[search.accepted]
-        else:
-            previous = tuple(theta[active] for theta in thetas)
-            updated, new_thetas = nesterov_step(
-                current, directions, previous, settings.nag_step, iteration
-            )
-            for theta, new_theta in zip(thetas, new_thetas):
-                theta[active] = new_theta
-            steps = loss.new_full(loss.shape, settings.nag_step)
+        updated, steps = run.step(
+            active, current, directions, loss, iteration,
+            partial(_trial_loss, objective, active, noise),
+            partial(_trial_lower_bound, objective, active),
+        )
         moved = torch.zeros_like(converged[active])
         for mask, old, new in zip(masks, current, updated):
             moved |= (new != old).flatten(1).any(dim=1)
@@ -289,16 +367,14 @@ def warn_empty_maps(method: str, result: MaskOptimizationResult, objective: str)
         if objective == "paper":
             hints.append("objective='normalized' (the papers' score term is in probability "
                          "units, so a low-probability target cannot pay for any deletion)")
-        hints.append("a smaller l1_coeff / tv_coeff or min_alpha")
+        hints.append("a smaller l1_coeff / tv_coeff, or optimizer=LineSearch(min_alpha=...)")
     if NON_FINITE in reasons:
         hints.append("checking the model's outputs for NaN / inf on blurred or noisy inputs "
                      "(or noise_std=0)")
-    warnings.warn(
+    warn_caller(
         f"{method}: the map of image(s) {empty} is empty (all zeros): "
         f"{', '.join(reasons)}; try {'; or '.join(hints)}. "
-        "optimize(...).status gives the outcome per image.",
-        UserWarning,
-        stacklevel=4,  # warn_empty_maps <- attribute <- log_usage's wrapper <- the caller
+        "optimize(...).status gives the outcome per image."
     )
 
 
@@ -357,6 +433,8 @@ class MaskAttribution(GradientAttribution):
     """Captum front end shared by :class:`IGOS` and :class:`IGOSPlusPlus`.
 
     Subclasses implement :meth:`_objective`. Nothing is stored on ``self`` during a call.
+    The keyword options of :meth:`attribute` and :meth:`optimize` are the fields of
+    :class:`MaskOptions` (their one home; both signatures show them).
     """
 
     def _objective(
@@ -375,30 +453,9 @@ class MaskAttribution(GradientAttribution):
         baselines: BaselineType = None,
         target: TargetType = None,
         additional_forward_args: Any = None,
-        *,
-        mask_size: int | tuple[int, int] = 28,
-        iterations: int = DEFAULT_ITERATIONS,
-        n_steps: int = DEFAULT_N_STEPS,
-        l1_coeff: float = 1.0,
-        tv_coeff: float = 20.0,
-        noise_std: float = 0.2,
-        optimizer: str = "line_search",
-        alpha0: float = LINE_SEARCH_ALPHA0,
-        nag_step: float | None = None,
-        warm_start: bool = DEFAULT_WARM_START,
-        decay: float = 0.2,
-        armijo: float = 1e-4,
-        min_alpha: float = 1e-5,
-        score: Score = "probability",
-        objective: str = DEFAULT_OBJECTIVE,
-        generator: torch.Generator | None = None,
-        internal_batch_size: int | None = None,
-        show_progress: bool = False,
+        **options: Any,
     ) -> TensorOrTupleOfTensorsGeneric:
         """Heatmaps ``1 - up(M)`` of the inputs' shape, values in [0, 1], higher = more important.
-
-        The arguments after ``additional_forward_args`` are keyword-only; defaults are
-        shown in parentheses.
 
         Args:
             inputs: images of shape (N, C, H, W), or a 1-tuple holding them.
@@ -409,126 +466,54 @@ class MaskAttribution(GradientAttribution):
                 explains each image's top-1 class, as both papers do.
             additional_forward_args: extra arguments of ``forward_func``; tensors have one
                 row per image.
-            mask_size: ``h = w`` or ``(h, w)``, from 1 up to the input size (28).
-            iterations: optimisation iterations (10; the papers use 15).
-            n_steps: integration steps :math:`S` per iteration (10; the papers use 20).
-                ``iterations=15, n_steps=20, warm_start=False`` gives the papers' setting;
-                the default is the cheapest setting as faithful as it in
-                ``benchmarks/igos.py --sweep`` (see ``DEFAULT_ITERATIONS``).
-            l1_coeff: :math:`\\lambda_1 \\ge 0` (1).
-            tv_coeff: :math:`\\lambda_{TV} \\ge 0` (20), on TV (I-GOS) or bilateral TV
-                (iGOS++).
-            noise_std: std of the noise :math:`\\epsilon_s` added to each path point, in
-                model-input units (0.2); one draw per step and iteration, shared by the
-                batch's images, and reused by every trial of that iteration's line search.
-            optimizer: ``"line_search"`` (backtracking Armijo search per image, the papers')
-                or ``"nag"`` (Nesterov with a fixed step, BMVC 2023; no line search).
-            alpha0: line search only: the first step size of each search (1000).
-            nag_step: ``"nag"`` only: the fixed step size; ``None`` is the largest stable
-                for the TV term (:func:`~captum_igos._utils.optimizers.nag_step_size`:
-                2.4 for a 28 x 28 mask, 0.13 for 7 x 7).
-            warm_start: line search only: start each image's search at its previous
-                accepted step size instead of ``alpha0`` (``alpha0`` in the first
-                iteration), which usually accepts at the first trial (True: the
-                benchmark found it as faithful at about a quarter fewer forward passes;
-                ``False`` restarts every search at ``alpha0`` as the papers do).
-            decay: line-search step-size factor after a rejected trial, in (0, 1) (0.2).
-            armijo: Armijo constant :math:`c \\ge 0` (1e-4).
-            min_alpha: smallest step size tried (1e-5). An image for which no step size
-                down to it decreases the objective enough has converged: it keeps its
-                mask and stops (the authors' code would take a step below ``min_alpha``).
-            score: ``"probability"`` (softmax over dim 1, the papers'), ``"sigmoid"``
-                (multi-label models), ``"raw"`` (forward functions that return a score,
-                such as :mod:`captum_igos.targets`) or a callable from outputs to scores
-                of the same shape (:mod:`captum_igos._utils.scores`).
-            objective: the score term. ``"normalized"`` (default) divides every path
-                score by the clean image's score, :math:`f_c(\\cdot) / f_c(x)`, so the term
-                spans [0, 1] whatever the target's confidence and low-probability
-                targets (rank 2-100, a weak model) get maps too; one extra forward pass.
-                ``"paper"`` is the papers' :math:`f_c(\\cdot)`, for which a target of
-                probability p can lower the term by at most p, so for small p the mask
-                often stays at ones (an empty map; :meth:`attribute` warns). Measured in
-                ``benchmarks/results/targets.md`` (``python -m benchmarks.targets``).
-            generator: ``torch.Generator`` on the inputs' device for the noise; ``None``
-                uses torch's global generator. The same seed gives the same heatmaps.
-            internal_batch_size: most examples per forward pass; an evaluation has
-                ``N * n_steps`` path points (iGOS++: ``4 N n_steps``). ``None``: 8 per
-                pass on a CPU (fastest there), 64 on other devices
-                (:func:`~captum_igos._utils.batching.default_rows_per_pass`);
-                on a GPU a larger value is usually faster.
-            show_progress: show a tqdm bar over the iterations.
+            **options: keyword-only, the fields of :class:`MaskOptions` with their defaults
+                (``mask_size=28, iterations=10, n_steps=10, l1_coeff=1, tv_coeff=20,
+                noise_std=0.2, optimizer="line_search", score="probability",
+                objective="normalized", generator=None, internal_batch_size=None,
+                show_progress=False``).
 
         Returns:
             A tensor of the inputs' shape, device and dtype (a 1-tuple if ``inputs`` was a
-            tuple): ``optimize(...).heatmap((H, W))`` expanded over the channels.
+            tuple): ``optimize(...).heatmap((H, W))`` expanded over the channels. A map that
+            stayed empty (all zeros) is named in a ``UserWarning``.
 
         Raises:
             ValueError / TypeError: for arguments out of range, before the model is run.
         """
-        is_inputs_tuple = is_tuple(inputs)
-        result = self.optimize(
-            inputs,
-            baselines,
-            target,
-            additional_forward_args,
-            mask_size=mask_size,
-            iterations=iterations,
-            n_steps=n_steps,
-            l1_coeff=l1_coeff,
-            tv_coeff=tv_coeff,
-            noise_std=noise_std,
-            optimizer=optimizer,
-            alpha0=alpha0,
-            nag_step=nag_step,
-            warm_start=warm_start,
-            decay=decay,
-            armijo=armijo,
-            min_alpha=min_alpha,
-            score=score,
-            objective=objective,
-            generator=generator,
-            internal_batch_size=internal_batch_size,
-            show_progress=show_progress,
-        )
-        warn_empty_maps(type(self).__name__, result, objective)
+        settings = MaskOptions.from_keywords(f"{type(self).__name__}.attribute", options)
+        result = self._optimize(inputs, baselines, target, additional_forward_args, settings)
+        warn_empty_maps(type(self).__name__, result, settings.objective)
         (images,) = format_tensor_into_tuples(inputs)
         heatmaps = result.heatmap(tuple(images.shape[-2:])).expand_as(images).contiguous()
-        return format_output(is_inputs_tuple, (heatmaps,))
+        return format_output(is_tuple(inputs), (heatmaps,))
 
-    @predicts()
     def optimize(
         self,
         inputs: TensorOrTupleOfTensorsGeneric,
         baselines: BaselineType = None,
         target: TargetType = None,
         additional_forward_args: Any = None,
-        *,
-        mask_size: int | tuple[int, int] = 28,
-        iterations: int = DEFAULT_ITERATIONS,
-        n_steps: int = DEFAULT_N_STEPS,
-        l1_coeff: float = 1.0,
-        tv_coeff: float = 20.0,
-        noise_std: float = 0.2,
-        optimizer: str = "line_search",
-        alpha0: float = LINE_SEARCH_ALPHA0,
-        nag_step: float | None = None,
-        warm_start: bool = DEFAULT_WARM_START,
-        decay: float = 0.2,
-        armijo: float = 1e-4,
-        min_alpha: float = 1e-5,
-        score: Score = "probability",
-        objective: str = DEFAULT_OBJECTIVE,
-        generator: torch.Generator | None = None,
-        internal_batch_size: int | None = None,
-        show_progress: bool = False,
+        **options: Any,
     ) -> MaskOptimizationResult:
-        """The optimisation behind :meth:`attribute`: masks, losses and step sizes per image.
+        """The optimisation behind :meth:`attribute`: masks, losses, step sizes and status.
 
-        Takes exactly :meth:`attribute`'s arguments.
+        Takes exactly :meth:`attribute`'s arguments (the options of :class:`MaskOptions`).
 
         Returns:
             :class:`MaskOptimizationResult`; ``result.heatmap((H, W))`` is the attribution.
         """
+        settings = MaskOptions.from_keywords(f"{type(self).__name__}.optimize", options)
+        return self._optimize(inputs, baselines, target, additional_forward_args, settings)
+
+    @predicts()
+    def _optimize(
+        self,
+        inputs: TensorOrTupleOfTensorsGeneric,
+        baselines: BaselineType,
+        target: TargetType,
+        additional_forward_args: Any,
+        settings: MaskOptions,
+    ) -> MaskOptimizationResult:
         if isinstance(inputs, tuple) and len(inputs) != 1:
             raise ValueError(
                 f"expected a single input tensor of shape (N, C, H, W) or a 1-tuple, "
@@ -537,43 +522,17 @@ class MaskAttribution(GradientAttribution):
         (images,) = check_inputs(inputs, images=True)
         images = images.detach()
         n = images.shape[0]
-        size = _check_mask_size(mask_size, tuple(images.shape[-2:]))
-        optimizer = check_choice("optimizer", optimizer, OPTIMIZERS)
-        l1_coeff = check_nonnegative("l1_coeff", l1_coeff)
-        tv_coeff = check_nonnegative("tv_coeff", tv_coeff)
-        if nag_step is None:
-            nag_step = nag_step_size(size, tv_coeff)
-        decay = check_positive("decay", decay)
-        if decay >= 1:
-            raise ValueError(f"expected decay in (0, 1), got {decay}")
-        settings = OptimizerSettings(
-            iterations=check_positive_int("iterations", iterations),
-            optimizer=optimizer,
-            alpha0=check_positive("alpha0", alpha0),
-            nag_step=check_positive("nag_step", nag_step),
-            warm_start=bool(warm_start),
-            decay=decay,
-            armijo=check_nonnegative("armijo", armijo),
-            min_alpha=check_positive("min_alpha", min_alpha),
-            noise_std=check_nonnegative("noise_std", noise_std),
-            n_steps=check_positive_int("n_steps", n_steps),
-        )
-        check_score(score)
-        objective = check_choice("objective", objective, OBJECTIVES)
-        generator = _check_generator(generator, images)
-        internal_batch_size = check_optional_positive_int(
-            "internal_batch_size", internal_batch_size
-        )
+        options = check_options(settings, images)
         additional_forward_args = format_additional_forward_args(additional_forward_args)
         _check_additional_args(additional_forward_args, n)
         baseline = baseline_images(baselines, images)
         target = _check_target(target, n, images)
 
         target = resolve_target(self.forward_func, (images,), target, additional_forward_args)
-        score_func = scored_forward(checked_forward(self.forward_func, target), score)
-        rows_per_pass = internal_batch_size or default_rows_per_pass(images.device)
+        score_func = scored_forward(checked_forward(self.forward_func, target), settings.score)
+        rows_per_pass = options.internal_batch_size or default_rows_per_pass(images.device)
         scale = None
-        if objective == "normalized":
+        if options.objective == "normalized":
             scale = clean_score_scale(
                 score_func, images, target, additional_forward_args, rows_per_pass
             )
@@ -583,17 +542,39 @@ class MaskAttribution(GradientAttribution):
             baselines=baseline,
             target=target,
             additional_forward_args=additional_forward_args,
-            n_steps=settings.n_steps,
+            n_steps=options.n_steps,
             internal_batch_size=rows_per_pass,
-            score_bounds=score_bounds(score),
+            score_bounds=score_bounds(settings.score),
             score_scale=scale,
         )
-        mask_objective = self._objective(scorer, size, l1_coeff, tv_coeff)
+        mask_objective = self._objective(
+            scorer, options.mask_size, options.l1_coeff, options.tv_coeff
+        )
         bar: Any = None
-        if show_progress:
-            bar = progress(desc=f"{type(self).__name__} attribution", total=settings.iterations)
+        if settings.show_progress:
+            bar = progress(desc=f"{type(self).__name__} attribution", total=options.iterations)
         try:
-            return optimize_masks(mask_objective, images, settings, generator, bar)
+            return optimize_masks(mask_objective, images, options, bar)
         finally:
             if bar is not None:
                 bar.close()
+
+
+def _signature_with_options(method: Any) -> inspect.Signature:
+    """``method``'s signature with ``**options`` spelled out as :class:`MaskOptions`' fields."""
+    parameters = [
+        parameter for parameter in inspect.signature(method).parameters.values()
+        if parameter.kind is not inspect.Parameter.VAR_KEYWORD
+    ]
+    parameters += [
+        inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY, default=field.default,
+                          annotation=field.type)
+        for field in fields(MaskOptions)
+    ]
+    return inspect.signature(method).replace(parameters=parameters)
+
+
+_method: Any
+for _method in (MaskAttribution.attribute, MaskAttribution.optimize):
+    _method.__signature__ = _signature_with_options(_method)
+del _method

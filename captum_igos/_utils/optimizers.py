@@ -26,10 +26,12 @@ iGOS++) moved by one step size per image, and keep the masks in :math:`[0, 1]`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, cast
+from typing import Any, Callable, Union, cast
 
 import torch
 from torch import Tensor
+
+from captum_igos._utils.validation import check_nonnegative, check_positive
 
 Masks = tuple[Tensor, ...]
 
@@ -229,3 +231,147 @@ def nesterov_step(
         for theta, previous in zip(thetas, previous_thetas)
     )
     return new_masks, thetas
+
+
+#: ``loss_fn`` / ``lower_bound_fn`` of the running images: ``(candidate_masks, rows)`` -> (n,).
+TrialFunction = Callable[[Masks, Tensor], Tensor]
+
+
+@dataclass(frozen=True)
+class LineSearch:
+    r"""The papers' optimiser: one backtracking Armijo line search per image and iteration.
+
+    Trial :math:`k` tries :math:`\alpha = \alpha_0\,\mathrm{decay}^k` until
+    :math:`F(M^+) \le F(M) - c\,\langle g, M - M^+\rangle`
+    (:func:`backtracking_line_search`); an image with no step down to ``min_alpha`` stops.
+
+    Attributes:
+        alpha0: first step size of each search, > 0 (1000, both papers).
+        decay: step-size factor after a rejected trial, in (0, 1) (0.2).
+        armijo: Armijo constant :math:`c \ge 0` (1e-4).
+        min_alpha: smallest step size tried, > 0 (1e-5). An image for which no step size
+            down to it decreases the objective enough keeps its mask and stops (the
+            authors' code would take a step below ``min_alpha``).
+        warm_start: start each image's search at its previous accepted step size instead
+            of ``alpha0`` (``alpha0`` in the first iteration), which usually accepts at the
+            first trial (True: ``benchmarks/igos.py --sweep`` found it as faithful at about
+            a quarter fewer forward passes); ``False`` restarts every search at ``alpha0``
+            as the papers do.
+
+    Example:
+        >>> LineSearch(warm_start=False).alpha0
+        1000.0
+    """
+
+    alpha0: float = 1000.0
+    decay: float = 0.2
+    armijo: float = 1e-4
+    min_alpha: float = 1e-5
+    warm_start: bool = True
+
+    def __post_init__(self) -> None:
+        check_positive("alpha0", self.alpha0)
+        if not 0 < check_positive("decay", self.decay) < 1:
+            raise ValueError(f"expected decay in (0, 1), got {self.decay}")
+        check_nonnegative("armijo", self.armijo)
+        check_positive("min_alpha", self.min_alpha)
+        if not isinstance(self.warm_start, bool):
+            raise TypeError(f"expected warm_start to be a bool, got {self.warm_start!r}")
+
+    def start(self, masks: Masks, tv_coeff: float) -> LineSearchRun:
+        """The state of one optimisation of the n images of ``masks``."""
+        del tv_coeff  # the search adapts its step; nothing depends on the regulariser
+        first = masks[0].new_full((masks[0].shape[0],), self.alpha0)
+        return LineSearchRun(self, first)
+
+
+@dataclass
+class LineSearchRun:
+    """One optimisation's line-search state: each image's first step of the next search."""
+
+    settings: LineSearch
+    first_steps: Tensor
+
+    def step(self, active: Tensor, masks: Masks, directions: Masks, loss: Tensor,
+             iteration: int, loss_fn: TrialFunction, lower_bound_fn: TrialFunction
+             ) -> tuple[Masks, Tensor]:
+        """New masks of the ``active`` images and the step taken (0 where none), (n,)."""
+        del iteration
+        settings = self.settings
+        search = backtracking_line_search(
+            loss_fn, masks, directions, loss, alpha0=self.first_steps[active],
+            decay=settings.decay, armijo=settings.armijo, min_alpha=settings.min_alpha,
+            lower_bound_fn=lower_bound_fn,
+        )
+        if settings.warm_start:
+            accepted = active[search.accepted]
+            self.first_steps[accepted] = search.step_sizes[search.accepted]
+        return search.masks, search.step_sizes
+
+
+@dataclass(frozen=True)
+class Nesterov:
+    r"""Nesterov-accelerated steps with a fixed step size (Jiang, Khorram, Li, BMVC 2023).
+
+    :math:`\theta_t = M - \alpha g`,
+    :math:`M \leftarrow \mathrm{clamp}(\theta_t + \tfrac{t}{t+3}(\theta_t - \theta_{t-1}), 0, 1)`
+    (:func:`nesterov_step`); no line search, so one evaluation per iteration.
+
+    Attributes:
+        step_size: :math:`\alpha > 0`, or ``None`` for the largest step stable for the TV
+            term, :func:`nag_step_size` (2.4 for a 28 x 28 mask, 0.13 for 7 x 7).
+
+    Example:
+        >>> Nesterov().step_size is None
+        True
+    """
+
+    step_size: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.step_size is not None:
+            check_positive("step_size", self.step_size)
+
+    def start(self, masks: Masks, tv_coeff: float) -> NesterovRun:
+        """The state of one optimisation of the n images of ``masks``."""
+        size = (masks[0].shape[-2], masks[0].shape[-1])
+        step = self.step_size if self.step_size is not None else nag_step_size(size, tv_coeff)
+        return NesterovRun(step, tuple(mask.clone() for mask in masks))
+
+
+@dataclass
+class NesterovRun:
+    r"""One optimisation's Nesterov state: the step and :math:`\theta_{t-1}` of every image."""
+
+    step_size: float
+    thetas: Masks
+
+    def step(self, active: Tensor, masks: Masks, directions: Masks, loss: Tensor,
+             iteration: int, loss_fn: TrialFunction, lower_bound_fn: TrialFunction
+             ) -> tuple[Masks, Tensor]:
+        """New masks of the ``active`` images and the step taken, (n,)."""
+        del loss_fn, lower_bound_fn  # a fixed step evaluates nothing
+        previous = tuple(theta[active] for theta in self.thetas)
+        updated, thetas = nesterov_step(masks, directions, previous, self.step_size, iteration)
+        for theta, new_theta in zip(self.thetas, thetas):
+            theta[active] = new_theta
+        return updated, loss.new_full(loss.shape, self.step_size)
+
+
+MaskOptimizer = Union[LineSearch, Nesterov]
+#: ``optimizer=`` shortcuts: the name -> the optimiser with its default settings.
+OPTIMIZERS: dict[str, Callable[[], MaskOptimizer]] = {"line_search": LineSearch,
+                                                      "nag": Nesterov}
+
+
+def as_optimizer(optimizer: Any) -> MaskOptimizer:
+    """``optimizer=`` as an optimiser object: a :class:`LineSearch` / :class:`Nesterov`
+    instance, or the name of one with its defaults (``"line_search"``, ``"nag"``)."""
+    if isinstance(optimizer, (LineSearch, Nesterov)):
+        return optimizer
+    if isinstance(optimizer, str) and optimizer in OPTIMIZERS:
+        return OPTIMIZERS[optimizer]()
+    raise (ValueError if isinstance(optimizer, str) else TypeError)(
+        f"expected optimizer to be one of {tuple(OPTIMIZERS)} or a LineSearch / Nesterov "
+        f"object, got {optimizer!r}"
+    )

@@ -7,12 +7,13 @@ import torch
 from captum.attr import GradientAttribution
 
 from captum_igos import IGOS, IGOSPlusPlus, MaskOptimizationResult
-from captum_igos._core import mask_optimization
 from captum_igos._core.igos import IGOSObjective
+from captum_igos._utils import optimizers
 from captum_igos._utils.optimizers import nag_step_size
 from captum_igos._utils.path_scores import PathScorer, draw_noise
 from captum_igos._utils.scores import scored_forward
 from captum_igos.baselines import blur_baseline
+from captum_igos.optimizers import LineSearch, Nesterov
 from tests._core.igos_helpers import (
     SIZE,
     PlantedEvidence,
@@ -74,14 +75,14 @@ def test_direction_equals_a_per_step_loop(mask_size, score, with_noise):
 
 def spy_line_search(monkeypatch):
     calls = []
-    original = mask_optimization.backtracking_line_search
+    original = optimizers.backtracking_line_search
 
     def spy(loss_fn, masks, directions, base_loss, **kwargs):
         result = original(loss_fn, masks, directions, base_loss, **kwargs)
         calls.append((masks, directions, base_loss, result, kwargs))
         return result
 
-    monkeypatch.setattr(mask_optimization, "backtracking_line_search", spy)
+    monkeypatch.setattr(optimizers, "backtracking_line_search", spy)
     return calls
 
 
@@ -92,7 +93,7 @@ def test_accepted_steps_satisfy_armijo_and_objective_never_increases(monkeypatch
     calls = spy_line_search(monkeypatch)
     result = IGOS(model).optimize(
         images, target=1, mask_size=7, iterations=5, n_steps=4, noise_std=0.0,
-                                  armijo=0.3, objective="paper")
+        optimizer=LineSearch(armijo=0.3), objective="paper")
     baselines = blur_baseline(images)
     accepted_steps = 0
     for masks, directions, base_loss, search, kwargs in calls:
@@ -256,12 +257,16 @@ BAD_ARGUMENTS = [
     ({"l1_coeff": -1.0}, ValueError, r"l1_coeff >= 0, got -1.0"),
     ({"tv_coeff": -0.5}, ValueError, r"tv_coeff >= 0, got -0.5"),
     ({"noise_std": -0.1}, ValueError, r"noise_std >= 0, got -0.1"),
-    ({"optimizer": "adam"}, ValueError, r"optimizer to be one of 'line_search', 'nag', got 'adam'"),
+    ({"optimizer": "adam"}, ValueError,
+     r"optimizer to be one of \('line_search', 'nag'\) or a LineSearch / Nesterov object, "
+     r"got 'adam'"),
+    ({"optimizer": 3}, TypeError, r"optimizer to be one of .* got 3"),
+    ({"alpha0": 1.0}, TypeError, r"keyword argument 'alpha0'; it is now "
+                                 r"optimizer=LineSearch\(alpha0=...\)"),
+    ({"mask_szie": 7}, TypeError, r"keyword argument 'mask_szie'; did you mean 'mask_size'"),
     ({"score": "logit"}, ValueError, r"score to be one of"),
     ({"iterations": 0}, ValueError, r"iterations >= 1, got 0"),
     ({"n_steps": 2.5}, TypeError, r"n_steps to be an int"),
-    ({"decay": 1.5}, ValueError, r"decay in \(0, 1\), got 1.5"),
-    ({"alpha0": 0.0}, ValueError, r"alpha0 > 0, got 0.0"),
     ({"internal_batch_size": 0}, ValueError, r"internal_batch_size >= 1, got 0"),
     ({"baselines": torch.zeros(2, 3, 16, 16)}, ValueError,
      r"baselines\[0\] broadcastable to the input's shape \(2, 3, 32, 32\), got \(2, 3, 16, 16\)"),
@@ -350,7 +355,7 @@ def test_warm_start_begins_each_search_at_the_previous_accepted_step(monkeypatch
     calls = spy_line_search(monkeypatch)
     result = IGOS(model).optimize(
         images, target=1, mask_size=7, iterations=4, n_steps=3, noise_std=0.0,
-                                  warm_start=True)
+        optimizer=LineSearch(warm_start=True))
     assert torch.equal(calls[0][4]["alpha0"], torch.full((2,), 1000.0, dtype=D64))
     for t in range(1, len(calls)):
         previous = result.step_sizes[:, t - 1]
@@ -364,7 +369,7 @@ def test_cold_line_search_restarts_every_search_at_alpha0_as_the_papers(monkeypa
     calls = spy_line_search(monkeypatch)
     IGOS(model).optimize(
         images, target=1, mask_size=7, iterations=4, n_steps=3, noise_std=0.0,
-                         warm_start=False, alpha0=500.0)
+        optimizer=LineSearch(warm_start=False, alpha0=500.0))
     assert len(calls) >= 2
     for call in calls:
         assert torch.equal(torch.as_tensor(call[4]["alpha0"]).expand(2), torch.full((2,), 500.0,
@@ -433,18 +438,6 @@ def test_line_search_lower_bound_is_a_bound_and_pruning_changes_nothing(method, 
         assert pruned_examples < sum(counting.batches)
     else:
         assert pruned_examples == sum(counting.batches)
-
-
-def test_attribute_takes_exactly_the_options_of_optimize_with_the_same_defaults():
-    import inspect
-
-    attribute = inspect.signature(IGOS.attribute).parameters
-    optimize = inspect.signature(IGOS.optimize).parameters
-    assert list(attribute) == list(optimize)
-    assert all(attribute[name].default == optimize[name].default for name in attribute)
-    assert attribute["mask_size"].kind is inspect.Parameter.KEYWORD_ONLY
-    with pytest.raises(TypeError, match="mask_szie"):
-        IGOS(PlantedEvidence()).attribute(planted_images(), target=1, mask_szie=7)
 
 
 class LowProbability(torch.nn.Module):
@@ -520,15 +513,50 @@ def test_normalized_objective_is_the_papers_divided_by_the_clean_score():
         assert (direction[i] - grad[0]).abs().max() <= 1e-6
 
 
-def test_alpha0_is_the_line_search_start_and_nag_step_the_nesterov_step():
-    """One meaning per name: alpha0 does not change a Nesterov run, nag_step does."""
+def test_each_optimizer_owns_its_settings():
+    """One meaning per name: the Nesterov step is Nesterov's, the line search's are its own."""
     images, model = planted_images(), PlantedEvidence().eval()
-    kwargs = {"target": 1, "mask_size": 7, "iterations": 3, "n_steps": 3, "noise_std": 0.0,
-              "optimizer": "nag"}
-    default = IGOS(model).optimize(images, **kwargs)
-    assert torch.equal(IGOS(model).optimize(images, alpha0=5.0, **kwargs).mask, default.mask)
-    explicit = IGOS(model).optimize(images, nag_step=nag_step_size((7, 7), 20.0), **kwargs)
+    kwargs = {"target": 1, "mask_size": 7, "iterations": 3, "n_steps": 3, "noise_std": 0.0}
+    default = IGOS(model).optimize(images, optimizer="nag", **kwargs)
+    explicit = IGOS(model).optimize(
+        images, optimizer=Nesterov(step_size=nag_step_size((7, 7), 20.0)), **kwargs)
     assert torch.equal(explicit.mask, default.mask)
-    smaller = IGOS(model).optimize(images, nag_step=0.01, **kwargs)
+    smaller = IGOS(model).optimize(images, optimizer=Nesterov(step_size=0.01), **kwargs)
     assert smaller.step_sizes[smaller.step_sizes > 0].eq(0.01).all()
     assert not torch.equal(smaller.mask, default.mask)
+    searched = IGOS(model).optimize(images, optimizer="line_search", **kwargs)
+    assert torch.equal(IGOS(model).optimize(images, optimizer=LineSearch(), **kwargs).mask,
+                       searched.mask)
+    assert not torch.equal(searched.mask, default.mask)
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "message"),
+    [
+        (lambda: LineSearch(alpha0=0.0), ValueError, r"expected alpha0 > 0, got 0.0"),
+        (lambda: LineSearch(alpha0=float("inf")), ValueError, r"alpha0 to be finite"),
+        (lambda: LineSearch(decay=1.5), ValueError, r"decay in \(0, 1\), got 1.5"),
+        (lambda: LineSearch(armijo=-1.0), ValueError, r"armijo >= 0, got -1.0"),
+        (lambda: LineSearch(min_alpha=float("inf")), ValueError, r"min_alpha to be finite"),
+        (lambda: LineSearch(warm_start="yes"), TypeError, r"warm_start to be a bool"),
+        (lambda: Nesterov(step_size=-1.0), ValueError, r"step_size > 0, got -1.0"),
+    ],
+)
+def test_optimizer_settings_are_checked_when_made(make, error, message):
+    with pytest.raises(error, match=message):
+        make()
+
+
+def test_signature_shows_every_option_with_its_default():
+    import inspect
+    from dataclasses import fields
+
+    from captum_igos._core.mask_optimization import MaskOptions
+
+    for method in (IGOS.attribute, IGOS.optimize, IGOSPlusPlus.attribute):
+        parameters = inspect.signature(method).parameters
+        assert list(parameters)[:5] == ["self", "inputs", "baselines", "target",
+                                         "additional_forward_args"]
+        for option in fields(MaskOptions):
+            assert parameters[option.name].default == option.default
+            assert parameters[option.name].kind is inspect.Parameter.KEYWORD_ONLY
