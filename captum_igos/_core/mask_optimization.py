@@ -114,10 +114,13 @@ class MaskOptimizationResult:
     def heatmap(self, size: tuple[int, int] | None = None) -> Tensor:
         """The heatmap ``1 - up(M)``: shape (N, 1, H, W) for ``size=(H, W)``, else (N, 1, h, w).
 
-        Clamped to [0, 1] against rounding in the upsampling.
+        Clamped to [0, 1] against rounding in the upsampling; values within the dtype's
+        machine epsilon of 0 are rounding too (bilinear weights of an all-ones mask sum to
+        ``1 - eps``) and become 0, so an empty map is exactly zero.
         """
         mask = self.mask if size is None else upsample_mask(self.mask, size)
-        return (1 - mask).clamp(0, 1)
+        heatmap = (1 - mask).clamp(0, 1)
+        return heatmap.masked_fill(heatmap <= torch.finfo(heatmap.dtype).eps, 0)
 
 
 class MaskObjective(Protocol):
@@ -154,7 +157,7 @@ MOVED_TO_OPTIMIZERS = {
 
 @dataclass(frozen=True)
 class MaskOptions:
-    r"""The keyword options of :meth:`MaskAttribution.attribute` and ``optimize`` (one home).
+    r"""The keyword options of IGOS and IGOSPlusPlus ``attribute`` and ``optimize`` (one home).
 
     Attributes:
         mask_size: ``h = w`` or ``(h, w)``, from 1 up to the input size (28).
@@ -228,7 +231,7 @@ class MaskOptions:
 
 @dataclass(frozen=True)
 class CheckedOptions:
-    """:class:`MaskOptions` validated against the images (sizes, device)."""
+    """``MaskOptions`` validated against the images (sizes, device)."""
 
     mask_size: tuple[int, int]
     iterations: int
@@ -434,7 +437,7 @@ class MaskAttribution(GradientAttribution):
 
     Subclasses implement :meth:`_objective`. Nothing is stored on ``self`` during a call.
     The keyword options of :meth:`attribute` and :meth:`optimize` are the fields of
-    :class:`MaskOptions` (their one home; both signatures show them).
+    ``MaskOptions`` (their one home; both signatures show them).
     """
 
     def _objective(
@@ -466,7 +469,7 @@ class MaskAttribution(GradientAttribution):
                 explains each image's top-1 class, as both papers do.
             additional_forward_args: extra arguments of ``forward_func``; tensors have one
                 row per image.
-            **options: keyword-only, the fields of :class:`MaskOptions` with their defaults
+            **options: keyword-only, the fields of ``MaskOptions`` with their defaults
                 (``mask_size=28, iterations=10, n_steps=10, l1_coeff=1, tv_coeff=20,
                 noise_std=0.2, optimizer="line_search", score="probability",
                 objective="normalized", generator=None, internal_batch_size=None,
@@ -497,7 +500,7 @@ class MaskAttribution(GradientAttribution):
     ) -> MaskOptimizationResult:
         """The optimisation behind :meth:`attribute`: masks, losses, step sizes and status.
 
-        Takes exactly :meth:`attribute`'s arguments (the options of :class:`MaskOptions`).
+        Takes exactly :meth:`attribute`'s arguments (the options of ``MaskOptions``).
 
         Returns:
             :class:`MaskOptimizationResult`; ``result.heatmap((H, W))`` is the attribution.
@@ -560,15 +563,19 @@ class MaskAttribution(GradientAttribution):
                 bar.close()
 
 
+#: How the signature spells the private ``Score`` alias (``_utils.scores``).
+SCORE_ANNOTATION = "str | Callable[[Tensor], Tensor]"
+
+
 def _signature_with_options(method: Any) -> inspect.Signature:
-    """``method``'s signature with ``**options`` spelled out as :class:`MaskOptions`' fields."""
+    """``method``'s signature with ``**options`` spelled out as ``MaskOptions``' fields."""
     parameters = [
         parameter for parameter in inspect.signature(method).parameters.values()
         if parameter.kind is not inspect.Parameter.VAR_KEYWORD
     ]
     parameters += [
         inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY, default=field.default,
-                          annotation=field.type)
+                          annotation=str(field.type).replace("Score", SCORE_ANNOTATION))
         for field in fields(MaskOptions)
     ]
     return inspect.signature(method).replace(parameters=parameters)

@@ -243,7 +243,7 @@ class LineSearch:
 
     Trial :math:`k` tries :math:`\alpha = \alpha_0\,\mathrm{decay}^k` until
     :math:`F(M^+) \le F(M) - c\,\langle g, M - M^+\rangle`
-    (:func:`backtracking_line_search`); an image with no step down to ``min_alpha`` stops.
+    (``backtracking_line_search``); an image with no step down to ``min_alpha`` stops.
 
     Attributes:
         alpha0: first step size of each search, > 0 (1000, both papers).
@@ -315,11 +315,11 @@ class Nesterov:
 
     :math:`\theta_t = M - \alpha g`,
     :math:`M \leftarrow \mathrm{clamp}(\theta_t + \tfrac{t}{t+3}(\theta_t - \theta_{t-1}), 0, 1)`
-    (:func:`nesterov_step`); no line search, so one evaluation per iteration.
+    (``nesterov_step``); no line search, so one evaluation per iteration.
 
     Attributes:
         step_size: :math:`\alpha > 0`, or ``None`` for the largest step stable for the TV
-            term, :func:`nag_step_size` (2.4 for a 28 x 28 mask, 0.13 for 7 x 7).
+            term, ``nag_step_size`` (2.4 for a 28 x 28 mask, 0.13 for 7 x 7).
 
     Example:
         >>> Nesterov().step_size is None
