@@ -114,13 +114,14 @@ class MaskOptimizationResult:
     def heatmap(self, size: tuple[int, int] | None = None) -> Tensor:
         """The heatmap ``1 - up(M)``: shape (N, 1, H, W) for ``size=(H, W)``, else (N, 1, h, w).
 
-        Clamped to [0, 1] against rounding in the upsampling; values within the dtype's
-        machine epsilon of 0 are rounding too (bilinear weights of an all-ones mask sum to
-        ``1 - eps``) and become 0, so an empty map is exactly zero.
+        Computed as ``up(1 - M)`` (equal, since bilinear weights sum to 1), so an empty map
+        (``M = 1``) is exactly zero rather than the ``1 - (1 - eps)`` rounding of
+        ``1 - up(M)``; clamped to [0, 1] against rounding in the upsampling.
         """
-        mask = self.mask if size is None else upsample_mask(self.mask, size)
-        heatmap = (1 - mask).clamp(0, 1)
-        return heatmap.masked_fill(heatmap <= torch.finfo(heatmap.dtype).eps, 0)
+        heatmap = 1 - self.mask
+        if size is not None:
+            heatmap = upsample_mask(heatmap, size)
+        return heatmap.clamp(0, 1)
 
 
 class MaskObjective(Protocol):
