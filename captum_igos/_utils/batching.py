@@ -16,12 +16,13 @@ is the most rows (examples x steps) in one pass, as in Captum. Used by ``IGOS``,
 ``captum/attr/_utils/batching.py`` (``_batch_attribution(..., include_endpoint=True)``)
 lets ``LayerConductance`` see both ends of every interval of a path.
 
-**Row order.** Rows are laid out as ``row = outer * inner_count + inner``; each caller
-documents its ``outer`` and ``inner``: path points are step-major as in Captum
-(``LayerRSIGradCam``: row ``s * N + i``), ``PathScorer`` is path-major (the steps of one
-mask path are adjacent), ``deletion_insertion`` image-major (the ``2 n`` perturbations of
-one image are adjacent). :func:`rows_target` and :func:`rows_additional_args` select, for
-any such layout, each row's target and forward arguments from the row's image index.
+**Row order.** One layout everywhere: rows are *step-major*, as in Captum,
+``row = step * count + item``, where ``item`` is the example (``LayerRSIGradCam``: image
+``i`` at path point ``s`` is row ``s * N + i``), the mask path (``PathScorer``: step ``s``
+of path ``p`` is row ``s * P + p``) or the image (``deletion_insertion``: perturbation
+``k`` of image ``i`` is row ``k * N + i``). :func:`rows_target` and
+:func:`rows_additional_args` select each row's target and forward arguments from the
+row's image index.
 """
 
 from __future__ import annotations

@@ -134,7 +134,8 @@ class PathScorer:
             (else ``None``). Both are detached.
 
         All :math:`P \cdot S` examples go through the model in chunks of at most
-        ``internal_batch_size``; rows are path-major (the steps of one path are adjacent).
+        ``internal_batch_size``; rows are step-major as everywhere in the package (row
+        ``s * P + p`` is step ``s`` of path ``p``, :mod:`captum_igos._utils.batching`).
         """
         n_paths, n_steps = up_masks.shape[0], self.n_steps
         leaf = up_masks.detach().requires_grad_(with_grad)
@@ -144,7 +145,7 @@ class PathScorer:
             rows_per_chunk = rows_per_pass(self.internal_batch_size, up_masks.device)
             for start, stop in chunk_ranges(n_paths * n_steps, rows_per_chunk):
                 rows = torch.arange(start, stop, device=up_masks.device)
-                path, step = rows // n_steps, rows % n_steps
+                step, path = rows // n_paths, rows % n_paths
                 outputs = self._forward_rows(
                     leaf, path, step, image_index[path], insertion[path], noise
                 )

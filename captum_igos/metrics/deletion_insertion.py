@@ -320,12 +320,14 @@ def _perturbed_scores(
 ) -> Tensor:
     """Scores ``(N, 2n)``: deletion points ``0 .. n``, then insertion points ``1 .. n-1``.
 
-    Example ``e`` is step ``e % 2n`` of image ``e // 2n``. A deletion step shows the
-    baseline on its top-``c`` units and the image elsewhere; an insertion step the reverse.
+    Rows are step-major (:mod:`captum_igos._utils.batching`): example ``e`` is step
+    ``e // N`` of image ``e % N``. A deletion step shows the baseline on its top-``c`` units
+    and the image elsewhere; an insertion step the reverse.
     """
     n_steps = len(counts) - 1
     per_image = 2 * n_steps
-    total = inputs.shape[0] * per_image
+    n_images = inputs.shape[0]
+    total = n_images * per_image
     device = inputs.device
     step_count = torch.tensor(counts + counts[1:-1], device=device)
     step_inserts = torch.arange(per_image, device=device) > n_steps
@@ -335,7 +337,7 @@ def _perturbed_scores(
     outputs = []
     for start, stop in chunks:
         example = torch.arange(start, stop, device=device)
-        image, step = example // per_image, example % per_image
+        step, image = example // n_images, example % n_images
         # deletion shows the baseline on the top-c units, insertion everywhere else
         top = ranks[image] < step_count[step].view(-1, 1, 1)
         shows_baseline = (top != step_inserts[step].view(-1, 1, 1)).unsqueeze(1)
@@ -347,7 +349,7 @@ def _perturbed_scores(
             rows_additional_args(additional_forward_args, image),
         )
         outputs.append(output.reshape(stop - start))
-    return torch.cat(outputs).view(inputs.shape[0], per_image)
+    return torch.cat(outputs).view(per_image, n_images).T
 
 
 def _curves(
