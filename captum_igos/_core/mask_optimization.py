@@ -241,14 +241,16 @@ class CheckedOptions:
     tv_coeff: float
     noise_std: float
     optimizer: MaskOptimizer
+    score: Score
     objective: str
     generator: torch.Generator | None
     internal_batch_size: int | None
+    show_progress: bool
 
 
 def check_options(options: MaskOptions, images: Tensor) -> CheckedOptions:
     """Every option checked (a ``ValueError`` / ``TypeError`` naming it) before any model call."""
-    check_score(options.score)
+    score = check_score(options.score)  # reported before the other options, as it always was
     return CheckedOptions(
         mask_size=_check_mask_size(options.mask_size, tuple(images.shape[-2:])),
         iterations=check_positive_int("iterations", options.iterations),
@@ -257,11 +259,13 @@ def check_options(options: MaskOptions, images: Tensor) -> CheckedOptions:
         tv_coeff=check_nonnegative("tv_coeff", options.tv_coeff),
         noise_std=check_nonnegative("noise_std", options.noise_std),
         optimizer=as_optimizer(options.optimizer),
+        score=score,
         objective=check_choice("objective", options.objective, OBJECTIVES),
         generator=_check_generator(options.generator, images),
         internal_batch_size=check_optional_positive_int(
             "internal_batch_size", options.internal_batch_size
         ),
+        show_progress=bool(options.show_progress),
     )
 
 
@@ -302,9 +306,8 @@ def optimize_masks(
             break
         noise = draw_noise(options.n_steps, like, options.noise_std, options.generator)
         current = tuple(mask[active] for mask in masks)
-        loss, evaluated = objective.evaluate(current, active, noise, True)
-        assert evaluated is not None  # with_grad=True: the objective returned the directions
-        directions = evaluated
+        loss, directions = objective.evaluate(current, active, noise, True)
+        assert directions is not None  # with_grad=True: the objective returned them
         losses[active, iteration] = loss
         iterations_run[active] += 1
         finite = torch.isfinite(loss)
@@ -533,7 +536,7 @@ class MaskAttribution(GradientAttribution):
         target = _check_target(target, n, images)
 
         target = resolve_target(self.forward_func, (images,), target, additional_forward_args)
-        score_func = scored_forward(checked_forward(self.forward_func, target), settings.score)
+        score_func = scored_forward(checked_forward(self.forward_func, target), options.score)
         rows_per_pass = options.internal_batch_size or default_rows_per_pass(images.device)
         scale = None
         if options.objective == "normalized":
@@ -548,14 +551,14 @@ class MaskAttribution(GradientAttribution):
             additional_forward_args=additional_forward_args,
             n_steps=options.n_steps,
             internal_batch_size=rows_per_pass,
-            score_bounds=score_bounds(settings.score),
+            score_bounds=score_bounds(options.score),
             score_scale=scale,
         )
         mask_objective = self._objective(
             scorer, options.mask_size, options.l1_coeff, options.tv_coeff
         )
         bar: Any = None
-        if settings.show_progress:
+        if options.show_progress:
             bar = progress(desc=f"{type(self).__name__} attribution", total=options.iterations)
         try:
             return optimize_masks(mask_objective, images, options, bar)
@@ -570,8 +573,9 @@ SCORE_ANNOTATION = "str | Callable[[Tensor], Tensor]"
 
 def _signature_with_options(method: Any) -> inspect.Signature:
     """``method``'s signature with ``**options`` spelled out as ``MaskOptions``' fields."""
+    signature = inspect.signature(method)
     parameters = [
-        parameter for parameter in inspect.signature(method).parameters.values()
+        parameter for parameter in signature.parameters.values()
         if parameter.kind is not inspect.Parameter.VAR_KEYWORD
     ]
     parameters += [
@@ -579,7 +583,7 @@ def _signature_with_options(method: Any) -> inspect.Signature:
                           annotation=str(field.type).replace("Score", SCORE_ANNOTATION))
         for field in fields(MaskOptions)
     ]
-    return inspect.signature(method).replace(parameters=parameters)
+    return signature.replace(parameters=parameters)
 
 
 _method: Any
