@@ -36,6 +36,10 @@ from captum_igos._utils.validation import check_nonnegative, check_positive
 Masks = tuple[Tensor, ...]
 
 
+#: ``loss_fn`` / ``lower_bound_fn`` of the running images: ``(candidate_masks, rows)`` -> (n,).
+TrialFunction = Callable[[Masks, Tensor], Tensor]
+
+
 def projected_step(mask: Tensor, direction: Tensor, step_size: Tensor) -> Tensor:
     r""":math:`\mathrm{clamp}(M - \alpha g, 0, 1)` with one :math:`\alpha` per image.
 
@@ -94,7 +98,7 @@ class LineSearchResult:
 
 
 def backtracking_line_search(
-    loss_fn: Callable[[Masks, Tensor], Tensor],
+    loss_fn: TrialFunction,
     masks: Masks,
     directions: Masks,
     base_loss: Tensor,
@@ -103,7 +107,7 @@ def backtracking_line_search(
     decay: float,
     armijo: float,
     min_alpha: float,
-    lower_bound_fn: Callable[[Masks, Tensor], Tensor] | None = None,
+    lower_bound_fn: TrialFunction | None = None,
 ) -> LineSearchResult:
     r"""Backtracking line search with one step size per image, batched over images.
 
@@ -231,10 +235,6 @@ def nesterov_step(
         for theta, previous in zip(thetas, previous_thetas)
     )
     return new_masks, thetas
-
-
-#: ``loss_fn`` / ``lower_bound_fn`` of the running images: ``(candidate_masks, rows)`` -> (n,).
-TrialFunction = Callable[[Masks, Tensor], Tensor]
 
 
 @dataclass(frozen=True)
