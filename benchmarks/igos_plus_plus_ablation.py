@@ -4,8 +4,6 @@ Issue 10 lists the places where our iGOS++ differs from the authors' description
 benchmark switches each one back to the authors' way (one at a time, and all at once) and
 measures deletion and insertion on the same views and targets, next to our I-GOS:
 
-- ``l1 abs``: the L1 term :math:`\mathrm{mean}|1 - M|` through ``abs`` (zero subgradient at
-  :math:`M = 1`) instead of :math:`\mathrm{mean}(1 - M)` (gradient :math:`-1/(hw)` there);
 - ``weights from model input``: bilateral weights from the model input (ImageNet-normalised)
   instead of the min-max scaled image;
 - ``papers' Armijo``: :math:`F(M^+) \le F(M) - c\,\alpha \lVert g\rVert^2` instead of the test
@@ -15,6 +13,9 @@ measures deletion and insertion on the same views and targets, next to our I-GOS
 - ``15 x 20``: the papers' 15 iterations x 20 integration steps instead of 10 x 10;
 - ``paper objective``: the papers' probability score instead of :math:`f_c / f_c(x)`;
 - ``full path gradient``: the path terms' gradient not halved (a candidate change);
+- ``l1 pull at one``: the L1 term as :math:`\mathrm{mean}(1 - M)`, gradient :math:`-1/(hw)`
+  also at :math:`M = 1` (our default before issue 10; now, as the authors', through ``abs``
+  with a zero subgradient there);
 - ``authors' way``: all of the deviations above at once (the papers' iGOS++ as described).
 
 Targets: the top-1 class of each view on the offline model. Metric:
@@ -48,7 +49,7 @@ import captum_igos._core.mask_optimization as optimization_module
 import captum_igos._utils.optimizers as optimizers_module
 from benchmarks._photos import PHOTO_SOURCES, evenly_spaced_views
 from captum_igos import IGOS, IGOSPlusPlus
-from captum_igos._utils.masks import BILATERAL_SIGMA
+from captum_igos._utils.masks import BILATERAL_SIGMA, l1_to_ones
 from captum_igos._utils.path_scores import PathScorer
 from captum_igos.metrics import deletion_insertion
 from captum_igos.models import load_model
@@ -67,9 +68,9 @@ def patched(module: Any, name: str, value: Any) -> Iterator[None]:
         setattr(module, name, original)
 
 
-def l1_abs(mask: Tensor) -> Tensor:
-    """:math:`\\mathrm{mean}|1 - M|` through ``abs``: zero subgradient at M = 1."""
-    return (1 - mask).abs().flatten(1).mean(dim=1)
+def l1_pull_at_one(mask: Tensor, pull_at_one: bool = True) -> Tensor:
+    """The L1 term with the mean's gradient -1/(hw) also at M = 1 (whatever is asked)."""
+    return l1_to_ones(mask, pull_at_one=True)
 
 
 def weights_from_model_input(
@@ -147,7 +148,6 @@ def full_path_gradient() -> Iterator[None]:
 #: name -> (context manager factory, extra attribute() keywords)
 Variant = tuple[Callable[[int], Any], dict]
 SWITCHES: dict[str, Variant] = {
-    "l1 abs": (lambda n: patched(igos_pp_module, "l1_to_ones", l1_abs), {}),
     "weights from model input": (
         lambda n: patched(igos_pp_module, "bilateral_weights", weights_from_model_input), {}),
     "papers' Armijo": (lambda n: papers_armijo(), {}),
@@ -159,6 +159,7 @@ SWITCHES: dict[str, Variant] = {
 }
 CANDIDATES: dict[str, Variant] = {
     "full path gradient": (lambda n: full_path_gradient(), {}),
+    "l1 pull at one": (lambda n: patched(igos_pp_module, "l1_to_ones", l1_pull_at_one), {}),
 }
 
 

@@ -68,7 +68,7 @@ def plain_objective(model, x, baseline, deletion, insertion, target, n_steps, no
     terms = plain_terms(model, x, baseline, deletion, insertion, target, n_steps, noise, score)
     path = sum(sign * term for sign, term in zip(signs, terms))
     combined = deletion * insertion
-    return path, l1 * (1 - combined).mean() + tv * plain_btv(x, combined)
+    return path, l1 * (1 - combined).abs().mean() + tv * plain_btv(x, combined)
 
 
 def plain_directions(model, x, baseline, deletion, insertion, target, n_steps, noise, l1, tv,
@@ -116,13 +116,31 @@ def test_each_term_direction_equals_a_per_step_loop(term, with_noise):
     torch.testing.assert_close(no_grad_loss, loss, rtol=0, atol=1e-12)
 
 
+
+def test_l1_term_does_not_pull_cells_at_one():
+    """iGOS++'s L1 goes through ``abs`` (as the authors'): zero subgradient where M_d M_i = 1,
+    the mean's -1/(hw) elsewhere."""
+    model = TinyNet().double().eval()
+    images = torch.rand(1, 3, 8, 8, dtype=D64)
+    scorer = PathScorer(scored_forward(model, "probability"), images, blur_baseline(images),
+                        torch.tensor([1]), None, 2, 7)
+    objective = IGOSPlusPlusObjective(scorer, (2, 2), 1.0, 0.0, bilateral_weights(images),
+                                      term_signs=(0.0, 0.0, 0.0, 0.0))
+    deletion = torch.tensor([[[[1.0, 0.5], [1.0, 0.2]]]], dtype=D64)
+    insertion = torch.ones_like(deletion)
+    _, (deletion_direction, insertion_direction) = objective.evaluate(
+        (deletion, insertion), torch.arange(1), None, True)
+    expected = torch.tensor([[[[0.0, -0.25], [0.0, -0.25]]]], dtype=D64)
+    torch.testing.assert_close(deletion_direction, expected)
+    torch.testing.assert_close(insertion_direction, expected * deletion)
+
 def test_accepted_steps_satisfy_armijo_and_objective_never_increases(monkeypatch):
     model = PlantedEvidence().double().eval()
     images = planted_images(n=2, seed=1).double()
     calls = spy_line_search(monkeypatch)
     result = IGOSPlusPlus(model).optimize(
-        images, target=1, mask_size=7, iterations=4, n_steps=3,
-                                          noise_std=0.0)
+        images, target=1, mask_size=7, iterations=4, n_steps=3, noise_std=0.0,
+        objective="paper")  # the plain loop below scores probabilities
     baselines = blur_baseline(images)
     accepted = 0
     for masks, directions, base_loss, search, kwargs in calls:
