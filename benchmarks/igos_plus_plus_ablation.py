@@ -23,6 +23,13 @@ Targets: the top-1 class of each view on the offline model. Metric:
 :math:`f_c / f_c(x)`, blurred baseline, 50 steps, by pixels and by 28 x 28 cells.
 
     python -m benchmarks.igos_plus_plus_ablation --views 4
+    python -m benchmarks.igos_plus_plus_ablation --views 12 --variants IGOS ours \
+        --output igos_plus_plus_ablation_12_views
+    python -m benchmarks.igos_plus_plus_ablation --views 12 --variants "l1 pull at one" \
+        "noise per image" "full path gradient" --output igos_plus_plus_ablation_12_views_variants
+
+On 4 views the differences between variants were within the spread between views; the
+12-view run is the one to read (its per-view AUCs are in the ``.json``).
 
 Results go to ``benchmarks/results/igos_plus_plus_ablation.md`` / ``.json``, rewritten
 after every variant.
