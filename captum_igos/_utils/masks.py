@@ -75,7 +75,7 @@ def l1_to_ones(mask: Tensor, pull_at_one: bool = True) -> Tensor:
     on ``pull_at_one``; the gradient does. With ``pull_at_one`` (I-GOS) the function computes
     ``mean(1 - M)``, whose gradient is :math:`-1/(hw)` everywhere, also at :math:`M = 1`;
     without it (iGOS++) it goes through ``abs``, whose subgradient at :math:`M = 1` is zero,
-    so a cell at 1 moves only where the path terms push it (sparser maps; measured in
+    so a cell at 1 moves only where the path terms push it (measured in
     ``benchmarks/igos_plus_plus_ablation.py``).
 
     Example:
