@@ -27,6 +27,8 @@ Targets: the top-1 class of each view on the offline model. Metric:
         --output igos_plus_plus_ablation_12_views
     python -m benchmarks.igos_plus_plus_ablation --views 12 --variants "l1 pull at one" \
         "noise per image" "full path gradient" --output igos_plus_plus_ablation_12_views_variants
+    python -m benchmarks.igos_plus_plus_ablation --views 2 --variants IGOS ours \
+        --output igos_plus_plus_time_2_views     # the time ratio, both in one run
 
 On 4 views the differences between variants were within the spread between views; the
 12-view run is the one to read (its per-view AUCs are in the ``.json``).

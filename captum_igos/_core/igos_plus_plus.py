@@ -39,7 +39,8 @@ class IGOSPlusPlusObjective:
     :math:`M_c = 1`, so a cell moves off 1 only where the path terms push it
     (:func:`~captum_igos._utils.masks.l1_to_ones`; on 12 views the iGOS++ ablation in
     ``benchmarks/`` scored it better than the mean's :math:`-1/(hw)` pull there on the
-    authors' 28 x 28-cell metric and within 0.02 of it on pixels). The four paths of all images are evaluated in one batch.
+    authors' 28 x 28-cell metric and within 0.02 of it on pixels). The four paths of all
+    images are evaluated in one batch.
 
     Attributes:
         scorer: the path scores.
