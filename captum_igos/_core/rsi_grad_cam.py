@@ -40,6 +40,7 @@ from captum_igos._utils.targets import checked_forward, resolve_target
 from captum_igos._utils.validation import (
     check_baselines,
     check_choice,
+    check_finite_results,
     check_inputs,
     check_optional_positive_int,
     check_positive_int,
@@ -50,6 +51,8 @@ from captum_igos.maps import CHANNEL_REDUCTIONS, reduce_channels
 MAP_ACTIVATIONS = ("input", "last_sample")
 
 TensorOrTuple = Union[Tensor, tuple[Tensor, ...]]
+
+
 
 
 class LayerRSIGradCam(LayerAttribution, GradientAttribution):
@@ -239,6 +242,8 @@ class LayerRSIGradCam(LayerAttribution, GradientAttribution):
             ).to(device=reference.device, dtype=reference.dtype)
             for total, acts in zip(sums, activations)
         )
+        for layer_map in maps:
+            check_finite_results("maps (layer activations and gradients)", layer_map)
         result = format_output(len(maps) > 1, maps)
         if not return_convergence_delta:
             return result

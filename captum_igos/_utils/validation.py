@@ -64,6 +64,22 @@ def check_finite(name: str, tensor: Tensor) -> Tensor:
     return tensor
 
 
+def check_finite_results(what: str, per_image: Tensor) -> Tensor:
+    """A result with NaN or inf is not an answer: raise, naming the images (first dim).
+
+    Raised after the model ran, when its outputs or gradients overflowed (for example
+    along a path to a baseline far outside the inputs' range).
+    """
+    bad = (~torch.isfinite(per_image.reshape(per_image.shape[0], -1))).any(dim=1)
+    if bool(bad.any()):
+        raise ValueError(
+            f"expected finite {what}; got NaN or inf for image(s) "
+            f"{bad.nonzero().flatten().tolist()}: the model's outputs or gradients overflowed "
+            "(check that the baselines lie in the inputs' range)"
+        )
+    return per_image
+
+
 def check_floating(name: str, value: Any) -> Tensor:
     """Gradients only exist for floating-point inputs; integer images must be converted."""
     tensor = check_tensor(name, value)
@@ -206,6 +222,11 @@ def check_baselines_match(inputs: tuple[Tensor, ...], baselines: tuple[Any, ...]
             )
         elif not math.isfinite(base):
             raise ValueError(f"expected {name} to be a finite number, got {base}")
+        elif inp.is_floating_point() and abs(base) > torch.finfo(inp.dtype).max:
+            raise ValueError(
+                f"expected {name} to fit the input's dtype {inp.dtype} "
+                f"(|value| <= {torch.finfo(inp.dtype).max:.6g}), got {base}"
+            )
 
 
 _INTEGER_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)

@@ -50,6 +50,7 @@ from captum_igos._utils.scores import Score, check_score, scored_forward
 from captum_igos._utils.targets import checked_forward, resolve_target
 from captum_igos._utils.validation import (
     check_finite,
+    check_finite_results,
     check_floating,
     check_inputs,
     check_optional_positive_int,
@@ -355,6 +356,7 @@ def _perturbed_scores(
 def _curves(
     scores: Tensor, counts: list[int], units: int, inputs: Tensor
 ) -> DeletionInsertionResult:
+    check_finite_results("scores of the perturbed images", scores)
     n_steps = len(counts) - 1
     deletion = scores[:, : n_steps + 1]
     insertion = torch.cat(

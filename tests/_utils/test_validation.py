@@ -128,3 +128,18 @@ def test_sweep_every_input_gives_a_finite_result_or_our_error(
         return
     values = result.deletion if method == "deletion_insertion" else result
     assert values.shape[0] == shape[0] and bool(torch.isfinite(values).all())
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("baselines", [5.014039577600614e37, -3e38, 3.402823466385289e38])
+def test_a_baseline_that_overflows_float32_gives_our_error_not_nan(method, baselines):
+    """Found by the sweep above: such baselines gave NaN maps / AUCs or a torch RuntimeError."""
+    net = make_net().float()
+    x = torch.rand(2, 3, 6, 6)
+    try:
+        result = run(method, net, x, target=None, baselines=baselines)
+    except ValueError as error:
+        assert "expected" in str(error)
+        return
+    values = result.deletion if method == "deletion_insertion" else result
+    assert bool(torch.isfinite(values).all())
