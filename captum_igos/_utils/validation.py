@@ -222,7 +222,7 @@ def check_baselines_match(inputs: tuple[Tensor, ...], baselines: tuple[Any, ...]
             )
         elif not math.isfinite(base):
             raise ValueError(f"expected {name} to be a finite number, got {base}")
-        elif inp.is_floating_point() and abs(base) > torch.finfo(inp.dtype).max:
+        elif inp.is_floating_point() and abs(float(base)) > torch.finfo(inp.dtype).max:
             raise ValueError(
                 f"expected {name} to fit the input's dtype {inp.dtype} "
                 f"(|value| <= {torch.finfo(inp.dtype).max:.6g}), got {base}"
