@@ -53,8 +53,6 @@ MAP_ACTIVATIONS = ("input", "last_sample")
 TensorOrTuple = Union[Tensor, tuple[Tensor, ...]]
 
 
-
-
 class LayerRSIGradCam(LayerAttribution, GradientAttribution):
     r"""RSI-Grad-CAM (Lucas et al. 2022, arXiv:2205.10900) at a layer, batched over steps.
 

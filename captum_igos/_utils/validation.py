@@ -216,17 +216,25 @@ def check_baselines_match(inputs: tuple[Tensor, ...], baselines: tuple[Any, ...]
                     f"expected {name} to be a real-valued tensor, got dtype {base.dtype}"
                 )
             check_finite(name, base)
+            _check_fits_dtype(name, float(base.abs().max()) if base.numel() else 0.0, inp)
         elif isinstance(base, bool) or not isinstance(base, Real):
             raise TypeError(
                 f"expected {name} to be a number or a tensor, got {describe(base)}"
             )
         elif not math.isfinite(base):
             raise ValueError(f"expected {name} to be a finite number, got {base}")
-        elif inp.is_floating_point() and abs(float(base)) > torch.finfo(inp.dtype).max:
-            raise ValueError(
-                f"expected {name} to fit the input's dtype {inp.dtype} "
-                f"(|value| <= {torch.finfo(inp.dtype).max:.6g}), got {base}"
-            )
+        else:
+            _check_fits_dtype(name, abs(float(base)), inp)
+
+
+def _check_fits_dtype(name: str, magnitude: float, inp: Tensor) -> None:
+    """A baseline is cast to the input's dtype: its largest magnitude must survive the cast."""
+    if inp.is_floating_point() and magnitude > torch.finfo(inp.dtype).max:
+        raise ValueError(
+            f"expected {name} to fit the input's dtype {inp.dtype} "
+            f"(|value| <= {torch.finfo(inp.dtype).max:.6g}), got a value of magnitude "
+            f"{magnitude:.6g}"
+        )
 
 
 _INTEGER_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)

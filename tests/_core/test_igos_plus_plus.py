@@ -116,7 +116,6 @@ def test_each_term_direction_equals_a_per_step_loop(term, with_noise):
     torch.testing.assert_close(no_grad_loss, loss, rtol=0, atol=1e-12)
 
 
-
 def test_l1_term_does_not_pull_cells_at_one():
     """iGOS++'s L1 goes through ``abs`` (as the authors'): zero subgradient where M_d M_i = 1,
     the mean's -1/(hw) elsewhere."""
@@ -133,6 +132,7 @@ def test_l1_term_does_not_pull_cells_at_one():
     expected = torch.tensor([[[[0.0, -0.25], [0.0, -0.25]]]], dtype=D64)
     torch.testing.assert_close(deletion_direction, expected)
     torch.testing.assert_close(insertion_direction, expected * deletion)
+
 
 def test_accepted_steps_satisfy_armijo_and_objective_never_increases(monkeypatch):
     model = PlantedEvidence().double().eval()

@@ -70,7 +70,6 @@ def test_l1_to_ones_is_mean_distance_to_ones_with_gradient_at_one():
     torch.testing.assert_close(grad, torch.full_like(mask, -0.25))
 
 
-
 def test_l1_to_ones_without_pull_at_one_has_the_same_value_and_zero_subgradient_at_one():
     mask = torch.tensor([[[[1.0, 0.5], [0.0, 1.0]]]], dtype=D64, requires_grad=True)
     value = l1_to_ones(mask, pull_at_one=False)
@@ -78,6 +77,7 @@ def test_l1_to_ones_without_pull_at_one_has_the_same_value_and_zero_subgradient_
     (grad,) = torch.autograd.grad(value.sum(), mask)
     expected = torch.tensor([[[[0.0, -0.25], [-0.25, 0.0]]]], dtype=D64)
     torch.testing.assert_close(grad, expected)
+
 
 @pytest.mark.parametrize("size", [(7, 7), (3, 5), (12, 12)])
 def test_gradcheck_upsample_blend_tv_and_bilateral_tv(size):

@@ -131,7 +131,8 @@ def test_sweep_every_input_gives_a_finite_result_or_our_error(
 
 
 @pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("baselines", [5.014039577600614e37, -3e38, 3.402823466385289e38])
+@pytest.mark.parametrize("baselines", [5.014039577600614e37, -3e38, 3.402823466385289e38,
+                                       torch.full((1, 3, 6, 6), 1e39, dtype=F64)])
 def test_a_baseline_that_overflows_float32_gives_our_error_not_nan(method, baselines):
     """Found by the sweep above: such baselines gave NaN maps / AUCs or a torch RuntimeError."""
     net = make_net().float()
