@@ -72,6 +72,25 @@ OBJECTIVES = ("normalized", "paper")
 DEFAULT_OBJECTIVE = "normalized"
 #: Per-image outcome of the optimisation (:attr:`MaskOptimizationResult.status`).
 MOVED, STOPPED_AT_START, NON_FINITE = "moved", "stopped_at_start", "non_finite_loss"
+BARELY_MOVED = "barely_moved"
+#: A map whose largest value ``max(1 - M)`` stays below this is reported as empty
+#: (``BARELY_MOVED``): steps were taken, but no cell left ones by a thousandth of the
+#: [0, 1] range, so the deletion / insertion order is decided by rounding noise, and a
+#: plot scaled to the map's maximum shows that noise as structure.
+EMPTY_MAP_TOLERANCE = 1e-3
+
+
+class EmptyMapWarning(UserWarning):
+    """I-GOS / iGOS++ returned an empty map for some images (``images``, batch indices).
+
+    A ``UserWarning``, so it shows by default; ``warnings.simplefilter("error",
+    EmptyMapWarning)`` turns it into an exception. The reason per image is in
+    :attr:`MaskOptimizationResult.status`.
+    """
+
+    def __init__(self, message: str, images: Sequence[int] = ()) -> None:
+        super().__init__(message)
+        self.images = tuple(images)
 
 
 @dataclass(frozen=True)
@@ -89,7 +108,9 @@ class MaskOptimizationResult:
         converged: whether the image stopped before the iteration budget because no step
             changed its mask (line search: no step size >= ``min_alpha`` satisfied Armijo),
             bool (N,).
-        status: per image, what happened: ``"moved"`` (some step changed its mask),
+        status: per image, what happened: ``"moved"`` (the map has a value of at least
+            ``EMPTY_MAP_TOLERANCE = 1e-3``), ``"barely_moved"`` (steps were taken but
+            every value of ``1 - M`` stayed below 1e-3: empty in effect),
             ``"stopped_at_start"`` (no step from the all-ones mask decreased the
             objective: the map is empty) or ``"non_finite_loss"`` (the objective was NaN
             or infinite, e.g. a model output overflowed; the image stopped there).
@@ -108,7 +129,7 @@ class MaskOptimizationResult:
 
     @property
     def empty(self) -> list[int]:
-        """Indices of the images whose mask never moved from ones (an all-zero map)."""
+        """Indices of the images whose map is empty (all zeros, or every value below 1e-3)."""
         return [index for index, status in enumerate(self.status) if status != MOVED]
 
     def heatmap(self, size: tuple[int, int] | None = None) -> Tensor:
@@ -334,18 +355,26 @@ def optimize_masks(
         active = active[moved]
         if progress_bar is not None:
             progress_bar.update()
-    ever_moved = (step_sizes > 0).any(dim=1).tolist()
-    status = tuple(
-        NON_FINITE if bad else MOVED if went else STOPPED_AT_START
-        for bad, went in zip(non_finite.tolist(), ever_moved)
-    )
+    named_masks = objective.named_masks(masks)
     return MaskOptimizationResult(
         losses=losses,
         step_sizes=step_sizes,
         iterations_run=iterations_run,
         converged=converged,
-        status=status,
-        **objective.named_masks(masks),
+        status=_outcomes(non_finite, step_sizes, named_masks["mask"]),
+        **named_masks,
+    )
+
+
+def _outcomes(non_finite: Tensor, step_sizes: Tensor, mask: Tensor) -> tuple[str, ...]:
+    """Per image: ``NON_FINITE``, ``STOPPED_AT_START``, ``BARELY_MOVED`` or ``MOVED`` (the
+    first that applies)."""
+    ever_moved = (step_sizes > 0).any(dim=1).tolist()
+    peak = (1 - mask.detach()).flatten(1).amax(dim=1).tolist()
+    return tuple(
+        NON_FINITE if bad else STOPPED_AT_START if not went
+        else BARELY_MOVED if height < EMPTY_MAP_TOLERANCE else MOVED
+        for bad, went, height in zip(non_finite.tolist(), ever_moved, peak)
     )
 
 
@@ -364,25 +393,29 @@ def _trial_lower_bound(
 
 
 def warn_empty_maps(method: str, result: MaskOptimizationResult, objective: str) -> None:
-    """A ``UserWarning`` naming the images whose map is empty, and what to try."""
+    """An :class:`EmptyMapWarning` naming the images whose map is empty, and what to try."""
     empty = result.empty
     if not empty:
         return
     reasons = sorted({result.status[index] for index in empty})
     hints = []
-    if STOPPED_AT_START in reasons:
+    if STOPPED_AT_START in reasons or BARELY_MOVED in reasons:
         if objective == "paper":
             hints.append("objective='normalized' (the papers' score term is in probability "
                          "units, so a low-probability target cannot pay for any deletion)")
         hints.append("a smaller l1_coeff / tv_coeff, or optimizer=LineSearch(min_alpha=...)")
+    if BARELY_MOVED in reasons:
+        hints.append("more iterations")
     if NON_FINITE in reasons:
         hints.append("checking the model's outputs for NaN / inf on blurred or noisy inputs "
                      "(or noise_std=0)")
-    warn_caller(
-        f"{method}: the map of image(s) {empty} is empty (all zeros): "
+    warn_caller(EmptyMapWarning(
+        f"{method}: the map of image(s) {empty} is empty (all zeros, or every value "
+        f"below {EMPTY_MAP_TOLERANCE:g}): "
         f"{', '.join(reasons)}; try {'; or '.join(hints)}. "
-        "optimize(...).status gives the outcome per image."
-    )
+        "optimize(...).status gives the outcome per image.",
+        empty,
+    ))
 
 
 def _check_mask_size(mask_size: Any, image_size: Sequence[int]) -> tuple[int, int]:
@@ -482,7 +515,8 @@ class MaskAttribution(GradientAttribution):
         Returns:
             A tensor of the inputs' shape, device and dtype (a 1-tuple if ``inputs`` was a
             tuple): ``optimize(...).heatmap((H, W))`` expanded over the channels. A map that
-            stayed empty (all zeros) is named in a ``UserWarning``.
+            stayed empty (all zeros, or every value below 1e-3) is named in an
+            :class:`EmptyMapWarning` (a ``UserWarning``).
 
         Raises:
             ValueError / TypeError: for arguments out of range, before the model is run.

@@ -184,12 +184,13 @@ _PACKAGE_DIRS = tuple(
 )
 
 
-def warn_caller(message: str, category: type[Warning] = UserWarning) -> None:
+def warn_caller(message: str | Warning, category: type[Warning] = UserWarning) -> None:
     """``warnings.warn`` attributed to the first frame outside captum_igos and Captum.
 
     The warning points at the user's line whatever the call depth (wrappers such as
     Captum's ``log_usage`` or ``NoiseTunnel`` included), instead of a hard-coded
-    ``stacklevel``.
+    ``stacklevel``. A ``Warning`` instance as ``message`` is raised as it is (its class
+    is the category).
     """
     frame: FrameType | None = sys._getframe(1)
     level = 2

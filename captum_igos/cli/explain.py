@@ -150,6 +150,7 @@ def resolve_class(loaded: Any, target: str, probabilities: Any) -> int:
 def explain_item(item: Item, context: Context, inputs: Any, target: int, probability: float,
                  expected: dict) -> Explanation:
     """Compute and score one image/method; writes nothing (see :func:`write_explanation`)."""
+    from captum_igos import EmptyMapWarning
     from captum_igos.maps import saliency_map
     from captum_igos.metrics import deletion_insertion
 
@@ -160,9 +161,9 @@ def explain_item(item: Item, context: Context, inputs: Any, target: int, probabi
         attributions = attribute(item.method, context, inputs, target,
                                  expected["method_settings"])
     attribution_seconds = time.perf_counter() - start
-    empty_map = [str(w.message) for w in caught if "is empty" in str(w.message)]
+    empty_map = [str(w.message) for w in caught if issubclass(w.category, EmptyMapWarning)]
     for other in caught:
-        if str(other.message) not in empty_map:
+        if not issubclass(other.category, EmptyMapWarning):
             warnings.warn(other.message, other.category, stacklevel=2)
     if empty_map:  # I-GOS / iGOS++: one line instead of the library's warning
         _say(f"{PROG}: warning: {item.image} [{item.method}]: {empty_map[0]}")

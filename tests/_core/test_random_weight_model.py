@@ -7,6 +7,7 @@ import torch
 import torchvision
 
 from captum_igos import IGOS, IGOSPlusPlus
+from captum_igos._core.mask_optimization import EMPTY_MAP_TOLERANCE, _outcomes
 
 SETTINGS = {"mask_size": 7, "iterations": 3, "n_steps": 3}
 
@@ -40,3 +41,35 @@ def test_papers_objective_on_the_same_model_is_empty_and_says_so(cls, random_res
         heatmaps = cls(model).attribute(images, objective="paper",
                                         generator=torch.Generator().manual_seed(0), **SETTINGS)
     assert heatmaps.abs().max() == 0
+
+
+def test_a_map_that_barely_moved_is_reported_empty_not_silently_returned():
+    """Rank-51 target of a random ResNet-18 (p ~ 0.0016): iGOS++ takes steps, but its map
+    peaks near 1e-6, which a plot scaled to its maximum would draw as structure."""
+    torch.manual_seed(1)
+    model = torchvision.models.resnet18(weights=None).eval()
+    image = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        target = int(torch.softmax(model(image), dim=1).argsort(descending=True)[0, 50])
+    result = IGOSPlusPlus(model).optimize(
+        image, target=target, generator=torch.Generator().manual_seed(0), **SETTINGS)
+    assert bool((result.step_sizes > 0).any())  # it did move ...
+    peak = float((1 - result.mask).max())
+    assert 0 < peak < EMPTY_MAP_TOLERANCE  # ... by less than the tolerance
+    assert result.status == ("barely_moved",) and result.empty == [0]
+    with pytest.warns(UserWarning, match=r"image\(s\) \[0\] is empty \(all zeros, or every "
+                                         r"value below 0.001\): barely_moved; .*more iterations"):
+        IGOSPlusPlus(model).attribute(image, target=target,
+                                      generator=torch.Generator().manual_seed(0), **SETTINGS)
+
+
+def test_the_empty_map_tolerance_is_where_moved_starts():
+    """Status from the final mask's peak: just below the tolerance is empty, at it is not."""
+    steps = torch.tensor([[0.5, 0.0]] * 3)
+    never = torch.zeros(3, dtype=torch.bool)
+    mask = torch.ones(3, 1, 2, 2)
+    mask[0, 0, 0, 0] = 1 - EMPTY_MAP_TOLERANCE / 2
+    mask[1, 0, 0, 0] = 1 - 2 * EMPTY_MAP_TOLERANCE
+    assert _outcomes(never, steps, mask) == ("barely_moved", "moved", "barely_moved")
+    assert _outcomes(torch.tensor([False, False, True]), torch.zeros(3, 2), mask) == (
+        "stopped_at_start", "stopped_at_start", "non_finite_loss")

@@ -291,10 +291,11 @@ def test_an_empty_igos_map_is_recorded_and_warned_in_one_line(tmp_path, capsys, 
 
     import captum_igos
 
-    def empty_attribute(self, inputs, *args, **kwargs):
-        warnings.warn("IGOS: the map of image(s) [0] is empty (all zeros): stopped_at_start; "
-                      "try a smaller l1_coeff", UserWarning, stacklevel=2)
-        return torch.zeros_like(inputs)
+    def empty_attribute(self, inputs, *args, **kwargs):  # not constant: only the warning says
+        warnings.warn(captum_igos.EmptyMapWarning(
+            "IGOS: the map of image(s) [0] is empty (all zeros, or every value below 0.001): "
+            "barely_moved; try more iterations", [0]), stacklevel=2)
+        return torch.rand_like(inputs) * 1e-6
 
     monkeypatch.setattr(captum_igos.IGOS, "attribute", empty_attribute)
     out = tmp_path / "out"
@@ -306,7 +307,7 @@ def test_an_empty_igos_map_is_recorded_and_warned_in_one_line(tmp_path, capsys, 
     assert lines[0].startswith("captum-igos: warning: ")
     records = {r["method"]: r for r in json.loads((out / "summary.json").read_text())["results"]}
     assert records["igos"]["map_status"] == "empty"
-    assert "stopped_at_start" in records["igos"]["map_warning"]
+    assert "barely_moved" in records["igos"]["map_warning"]
     assert records["random"]["map_status"] == "ok" and records["random"]["map_warning"] is None
 
 

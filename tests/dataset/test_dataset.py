@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from captum.attr import LayerGradCam
 from PIL import Image
 
@@ -99,6 +100,22 @@ def test_batched_results_equal_one_image_at_a_time(tmp_path, tiny):
         assert row["target"] == target
         assert row["deletion_auc"] == pytest.approx(float(curves.deletion_auc[0]), abs=1e-6)
         assert row["insertion_auc"] == pytest.approx(float(curves.insertion_auc[0]), abs=1e-6)
+
+
+def test_a_map_igos_calls_empty_is_empty_in_the_table(tmp_path, tiny, monkeypatch):
+    """The status follows the EmptyMapWarning's batch indices, not only constant maps."""
+    import warnings
+
+    import captum_igos
+
+    def second_one_barely_moved(self, inputs, *args, **kwargs):
+        warnings.warn(captum_igos.EmptyMapWarning("IGOS: ... [1] is empty ...", [1]), stacklevel=2)
+        return torch.rand(inputs.shape, generator=torch.Generator().manual_seed(0)) * 1e-6
+
+    monkeypatch.setattr(captum_igos.IGOS, "attribute", second_one_barely_moved)
+    root = make_folder(tmp_path / "data", per_class=2, bad=False)
+    rows = explain_dataset(root, ["igos"], tmp_path / "out", model=tiny, batch_size=4, **LIGHT)
+    assert [r["map_status"] for r in rows] == ["ok", "empty", "ok", "ok"]
 
 
 def test_a_stopped_run_resumes_with_nothing_missing_and_nothing_twice(tmp_path, tiny,
