@@ -7,7 +7,8 @@ offline efficientnet_lite0: the top-1 class, a class of rank 2-5 and a class of 
 top-1 class of a random-weight ResNet-18 (``torchvision.models.resnet18(weights=None)``,
 seed 0, the same preprocessing).
 
-Per group and method: the share of empty maps (a map with no variation at all), and the
+Per group and method: the share of empty maps (a map with no variation at all, or one that
+I-GOS / iGOS++ name in their ``EmptyMapWarning``: every value below 1e-3), and the
 deletion / insertion AUC of the *normalised* score :math:`f_c(\cdot) / f_c(x)` (the
 metric's AUC divided by the clean score, so groups of different confidence compare),
 and insertion minus deletion. Metric: :func:`captum_igos.metrics.deletion_insertion`,
@@ -27,6 +28,7 @@ import json
 import statistics
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -36,7 +38,7 @@ from captum.attr import IntegratedGradients, LayerGradCam
 from torch import Tensor
 
 from benchmarks._photos import PHOTO_SOURCES, evenly_spaced_views
-from captum_igos import IGOS, IGOSPlusPlus
+from captum_igos import IGOS, EmptyMapWarning, IGOSPlusPlus
 from captum_igos.maps import saliency_map
 from captum_igos.metrics import deletion_insertion
 from captum_igos.models import load_model
@@ -143,8 +145,8 @@ def main(argv: list[str] | None = None) -> None:
         f"Command: `python -m benchmarks.targets {' '.join(sys.argv[1:] or argv or [])}`. "
         f"Package defaults for every method. AUCs of the normalised score f_c / f_c(x), "
         f"{args.metric_steps} metric steps, blurred baseline, pixels; mean over views. "
-        f"Empty map = no variation at all. Timings on a shared 2-core machine, "
-        f"{args.threads} thread(s)."
+        "Empty map = no variation at all, or named in an EmptyMapWarning. "
+        f"Timings on a shared 2-core machine, {args.threads} thread(s)."
     )
     rows: list[dict] = []
     table = methods()
@@ -159,10 +161,15 @@ def main(argv: list[str] | None = None) -> None:
             target = group_targets(probabilities, group)
             clean = probabilities.gather(1, target[:, None])[:, 0]
             start = time.perf_counter()
-            attributions = table[method](model, layer, inputs, target, 0).detach()
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                attributions = table[method](model, layer, inputs, target, 0).detach()
             seconds = (time.perf_counter() - start) / len(views)
+            named = {i for w in caught if isinstance(w.message, EmptyMapWarning)
+                     for i in w.message.images}
             maps = saliency_map(attributions, tuple(inputs.shape[-2:]), len(views))
-            empty = (maps.flatten(1).amax(1) - maps.flatten(1).amin(1) <= 1e-12).tolist()
+            constant = (maps.flatten(1).amax(1) - maps.flatten(1).amin(1) <= 1e-12).tolist()
+            empty = [flat or i in named for i, flat in enumerate(constant)]
             metric = deletion_insertion(model, inputs, attributions, target=target,
                                         n_steps=args.metric_steps, internal_batch_size=16)
             deletion = (metric.deletion_auc / clean).tolist()
