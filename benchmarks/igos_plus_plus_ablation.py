@@ -33,6 +33,8 @@ Targets: the top-1 class of each view on the offline model. Metric:
         --output igos_plus_plus_time_2_views     # the time ratio, both in one run
     python -m benchmarks.igos_plus_plus_ablation --views 12 --variants "l1 x 2" "l1 x 0.5" \
         --output igos_plus_plus_l1_12_views      # and "tv x 2" "tv x 0.5" ... tv_12_views
+    python -m benchmarks.igos_plus_plus_ablation --views 12 --variants IGOS ours --seed 1 \
+        --output igos_plus_plus_ablation_12_views_seed_1   # the noise seed's share (and 2)
 
 On 4 views the differences between variants were within the spread between views; the
 12-view run is the one to read (its per-view AUCs are in the ``.json``).
@@ -193,8 +195,9 @@ AUTHORS_KWARGS = {key: value for _, kwargs in SWITCHES.values() for key, value i
 VARIANTS = ("IGOS", "ours", *SWITCHES, *CANDIDATES, "authors' way")
 
 
-def run_variant(name: str, model: torch.nn.Module, inputs: Tensor, target: Tensor) -> Tensor:
-    generator = torch.Generator().manual_seed(0)
+def run_variant(name: str, model: torch.nn.Module, inputs: Tensor, target: Tensor,
+                seed: int = 0) -> Tensor:
+    generator = torch.Generator().manual_seed(seed)
     if name == "IGOS":
         return IGOS(model).attribute(inputs, target=target, generator=generator)
     if name == "ours":
@@ -231,6 +234,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--views", type=int, default=4, help="evenly spaced subset of views")
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the path noise")
     parser.add_argument("--output", default="igos_plus_plus_ablation")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -254,7 +258,7 @@ def main(argv: list[str] | None = None) -> None:
     rows: list[dict] = []
     for name in args.variants:
         start = time.perf_counter()
-        attributions = run_variant(name, loaded.model, inputs, target).detach()
+        attributions = run_variant(name, loaded.model, inputs, target, args.seed).detach()
         seconds = (time.perf_counter() - start) / len(views)
         row: dict[str, Any] = {"variant": name, "views": [v for v, _ in views],
                                "seconds_per_image": seconds}
