@@ -38,8 +38,8 @@ from captum.attr import IntegratedGradients, LayerGradCam
 from torch import Tensor
 
 from benchmarks._photos import PHOTO_SOURCES, evenly_spaced_views
-from captum_igos import IGOS, EmptyMapWarning, IGOSPlusPlus
-from captum_igos.maps import saliency_map
+from captum_igos import IGOS, IGOSPlusPlus
+from captum_igos.maps import empty_maps, saliency_map
 from captum_igos.metrics import deletion_insertion
 from captum_igos.models import load_model
 
@@ -165,11 +165,8 @@ def main(argv: list[str] | None = None) -> None:
                 warnings.simplefilter("always")
                 attributions = table[method](model, layer, inputs, target, 0).detach()
             seconds = (time.perf_counter() - start) / len(views)
-            named = {i for w in caught if isinstance(w.message, EmptyMapWarning)
-                     for i in w.message.images}
             maps = saliency_map(attributions, tuple(inputs.shape[-2:]), len(views))
-            constant = (maps.flatten(1).amax(1) - maps.flatten(1).amin(1) <= 1e-12).tolist()
-            empty = [flat or i in named for i, flat in enumerate(constant)]
+            empty = empty_maps(maps, caught)
             metric = deletion_insertion(model, inputs, attributions, target=target,
                                         n_steps=args.metric_steps, internal_batch_size=16)
             deletion = (metric.deletion_auc / clean).tolist()

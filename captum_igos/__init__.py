@@ -15,15 +15,16 @@ if TYPE_CHECKING:  # the static view of the lazy names below
     from captum_igos import metrics
     from captum_igos._core.igos import IGOS
     from captum_igos._core.igos_plus_plus import IGOSPlusPlus
-    from captum_igos._core.mask_optimization import EmptyMapWarning, MaskOptimizationResult
+    from captum_igos._core.mask_optimization import MaskOptimizationResult
     from captum_igos._core.rsi_grad_cam import LayerRSIGradCam
     from captum_igos._utils.reshape import vit_reshape_transform
+    from captum_igos.maps import EmptyMapWarning
 
 __version__ = "0.1.0"
 
 #: Public name -> the module that defines it (a module itself for ``metrics``).
 _HOMES = {
-    "EmptyMapWarning": "captum_igos._core.mask_optimization",
+    "EmptyMapWarning": "captum_igos.maps",
     "IGOS": "captum_igos._core.igos",
     "IGOSPlusPlus": "captum_igos._core.igos_plus_plus",
     "LayerRSIGradCam": "captum_igos._core.rsi_grad_cam",

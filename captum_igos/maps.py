@@ -5,11 +5,15 @@ number of channels, or layer-shaped such as ``LayerGradCam``'s ``(N, 1, h, w)``)
 ``(N, H, W)`` map; the deletion/insertion metric ranks it, the pointing game points with
 it, the figures draw it and the command line saves it. :data:`CHANNEL_REDUCTIONS` is the
 one table of channel reductions, used here and by ``LayerRSIGradCam``'s
-``channel_reduction``.
+``channel_reduction``. :func:`empty_maps` says which maps of a batch are empty (constant,
+or named in an :class:`EmptyMapWarning`), for the command line, explain-dataset and the
+benchmarks alike.
 """
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterable, Sequence
 from typing import Callable
 
 import torch.nn.functional as F
@@ -17,7 +21,7 @@ from torch import Tensor
 
 from captum_igos._utils.validation import check_choice, check_finite, check_floating
 
-__all__ = ["CHANNEL_REDUCTIONS", "reduce_channels", "saliency_map"]
+__all__ = ["CHANNEL_REDUCTIONS", "EmptyMapWarning", "empty_maps", "reduce_channels", "saliency_map"]
 
 #: The channel reductions by name, how several channels become one. The signed sum
 #: (default; Captum's methods are signed and I-GOS ranks by the heatmap value), the sum
@@ -86,3 +90,32 @@ def saliency_map(
     if maps.shape[-2:] != (height, width):
         maps = F.interpolate(maps, size=(height, width), mode="bilinear", align_corners=False)
     return maps[:, 0]
+
+
+class EmptyMapWarning(UserWarning):
+    """I-GOS / iGOS++ returned an empty map for some images (``images``, batch indices).
+
+    A ``UserWarning``, so it shows by default; ``warnings.simplefilter("error",
+    EmptyMapWarning)`` turns it into an exception. The reason per image is in
+    :attr:`~captum_igos.MaskOptimizationResult.status`.
+    """
+
+    def __init__(self, message: str, images: Sequence[int] = ()) -> None:
+        super().__init__(message)
+        self.images = tuple(images)
+
+
+def empty_maps(
+    heatmaps: Tensor, caught: Iterable[warnings.WarningMessage] = ()
+) -> list[bool]:
+    """Per map of a batch ``(N, ...)``: is it empty?
+
+    Empty is a map with no variation at all (any method), or one that I-GOS / iGOS++ named
+    in an :class:`~captum_igos.EmptyMapWarning` among ``caught`` (the records of
+    ``warnings.catch_warnings(record=True)`` around the call that made ``heatmaps``).
+    """
+    named = {index for record in caught if isinstance(record.message, EmptyMapWarning)
+             for index in record.message.images}
+    flat = heatmaps.flatten(1)
+    constant = (flat.amax(dim=1) == flat.amin(dim=1)).tolist()
+    return [bool(same) or index in named for index, same in enumerate(constant)]

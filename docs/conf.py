@@ -51,7 +51,7 @@ exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**/.ipynb_checkpoints"]
 nitpicky = True
 nitpick_ignore_regex = [
     (r"py:.*", r"(torch|torchvision|captum|numpy|matplotlib|PIL|tqdm|argparse|collections"
-               r"|typing|os|pathlib|types)(\..*)?"),
+               r"|typing|os|pathlib|types|warnings)(\..*)?"),
     (r"py:.*", r"captum_igos\._.*"),
     (r"py:.*", r"(nn\.)?Module|Tensor|ReshapeTransform|captum_igos\.dataset\.sharding\.T"),
     (r"py:(exc|class|obj)",

@@ -41,3 +41,18 @@ def test_bad_maps_are_refused():
         assert maps[0, 0, 0].tolist() == [1.0, 1.0]  # untouched
     with pytest.raises(TypeError, match="expected attributions to be a floating-point tensor"):
         saliency_map(torch.ones(1, 1, 2, 2, dtype=torch.long), (4, 4), 1)
+
+
+def test_empty_maps_are_the_constant_ones_and_those_an_empty_map_warning_names():
+    import warnings
+
+    from captum_igos.maps import EmptyMapWarning, empty_maps
+
+    heatmaps = torch.rand(3, 4, 4, generator=torch.Generator().manual_seed(0))
+    heatmaps[0] = 0.5
+    assert empty_maps(heatmaps) == [True, False, False]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.warn(EmptyMapWarning("IGOS: ... [2] is empty", [2]), stacklevel=1)
+        warnings.warn("another warning naming nothing", UserWarning, stacklevel=1)
+    assert empty_maps(heatmaps, caught) == [True, False, True]

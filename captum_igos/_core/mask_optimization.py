@@ -53,6 +53,7 @@ from captum_igos._utils.validation import (
     describe,
 )
 from captum_igos.baselines import baseline_images
+from captum_igos.maps import EmptyMapWarning
 
 #: Default iterations x integration steps and line-search start: the cheapest setting of
 #: ``python -m benchmarks.igos --sweep --photos skimage`` whose deletion and insertion AUCs
@@ -78,19 +79,6 @@ BARELY_MOVED = "barely_moved"
 #: [0, 1] range, so the deletion / insertion order is decided by rounding noise, and a
 #: plot scaled to the map's maximum shows that noise as structure.
 EMPTY_MAP_TOLERANCE = 1e-3
-
-
-class EmptyMapWarning(UserWarning):
-    """I-GOS / iGOS++ returned an empty map for some images (``images``, batch indices).
-
-    A ``UserWarning``, so it shows by default; ``warnings.simplefilter("error",
-    EmptyMapWarning)`` turns it into an exception. The reason per image is in
-    :attr:`MaskOptimizationResult.status`.
-    """
-
-    def __init__(self, message: str, images: Sequence[int] = ()) -> None:
-        super().__init__(message)
-        self.images = tuple(images)
 
 
 @dataclass(frozen=True)

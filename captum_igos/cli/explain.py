@@ -151,7 +151,7 @@ def explain_item(item: Item, context: Context, inputs: Any, target: int, probabi
                  expected: dict) -> Explanation:
     """Compute and score one image/method; writes nothing (see :func:`write_explanation`)."""
     from captum_igos import EmptyMapWarning
-    from captum_igos.maps import saliency_map
+    from captum_igos.maps import empty_maps, saliency_map
     from captum_igos.metrics import deletion_insertion
 
     loaded, options = context.loaded, context.options
@@ -181,7 +181,7 @@ def explain_item(item: Item, context: Context, inputs: Any, target: int, probabi
     record.update(
         image=item.image, method=item.method, class_index=target, class_name=class_name,
         probability=probability,
-        map_status="empty" if empty_map or not bool(heatmap.max() > heatmap.min()) else "ok",
+        map_status="empty" if empty_maps(heatmap[None], caught)[0] else "ok",
         map_warning=empty_map[0] if empty_map else None, deletion_auc=one.deletion_auc,
         insertion_auc=one.insertion_auc, attribution_seconds=round(attribution_seconds, 3),
         metric_seconds=round(metric_seconds, 3),

@@ -212,8 +212,7 @@ def _class_indices(plan: _Plan, kept: Sequence[int], probabilities: torch.Tensor
 def _explain_method(plan: _Plan, name: str, kept: Sequence[int], inputs: torch.Tensor,
                     targets: Sequence[int], probabilities: torch.Tensor) -> None:
     """One method on the batch's images that lack its result: one call, one record each."""
-    from captum_igos import EmptyMapWarning
-    from captum_igos.maps import saliency_map
+    from captum_igos.maps import empty_maps, saliency_map
     from captum_igos.metrics import deletion_insertion
 
     store, tag, options = plan.store, plan.tags[name], plan.options
@@ -242,8 +241,7 @@ def _explain_method(plan: _Plan, name: str, kept: Sequence[int], inputs: torch.T
                                 {"image": image.name, "method": name, "error": message})
         return
     seconds = (time.perf_counter() - started) / len(need)
-    empty = {row for w in caught if isinstance(w.message, EmptyMapWarning)
-             for row in w.message.images}
+    empty = empty_maps(heatmaps, caught)
     display = plan.context.loaded.denormalize(sub)
     class_names = plan.context.loaded.class_names
     for row, j in enumerate(need):
@@ -260,8 +258,7 @@ def _explain_method(plan: _Plan, name: str, kept: Sequence[int], inputs: torch.T
             "deletion_auc": float(curves.deletion_auc[row]),
             "insertion_auc": float(curves.insertion_auc[row]),
             "seconds": round(seconds, 4),
-            "map_status": "empty" if row in empty or not bool(heatmap.max() > heatmap.min())
-                          else "ok",
+            "map_status": "empty" if empty[row] else "ok",
             "rank": plan.ranks.rank, "tag": tag, "picture": store.relative(picture),
             "input_picture": store.relative(store.input_path(key)),
             "settings": plan.expected[name],
