@@ -217,12 +217,18 @@ def mean(values: list[float]) -> float:
 def write(rows: list[dict], header: str, stem: str) -> None:
     lines = [header, "",
              "| variant | s / image | deletion ↓ (px) | insertion ↑ (px) | deletion ↓ (28²) "
-             "| insertion ↑ (28²) |", "|---|---:|---:|---:|---:|---:|"]
+             "| insertion ↑ (28²) | raster ties: del / ins (px) | del / ins (28²) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for row in rows:
+        raster = " | ".join(
+            f"{mean(row[f'deletion_{unit}_raster_ties']):.3f} / "
+            f"{mean(row[f'insertion_{unit}_raster_ties']):.3f}"
+            if f"deletion_{unit}_raster_ties" in row else "-" for unit in ("pixels", "cells"))
         lines.append(
             f"| {row['variant']} | {row['seconds_per_image']:.1f} | "
             f"{mean(row['deletion_pixels']):.3f} | {mean(row['insertion_pixels']):.3f} | "
-            f"{mean(row['deletion_cells']):.3f} | {mean(row['insertion_cells']):.3f} |")
+            f"{mean(row['deletion_cells']):.3f} | {mean(row['insertion_cells']):.3f} | "
+            f"{raster} |")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{stem}.md").write_text("\n".join(lines) + "\n")
     (RESULTS / f"{stem}.json").write_text(json.dumps(rows, indent=1) + "\n")
@@ -253,7 +259,9 @@ def main(argv: list[str] | None = None) -> None:
         f"{shlex.join(sys.argv[1:] if argv is None else argv)}`. Each row switches one of our "
         "deviations back to the authors' way (module docstring); `authors' way` switches all. "
         "AUCs of the normalised score f_c / f_c(x), 50 steps, blurred baseline, by pixels and "
-        f"by 28 x 28 cells; mean over views. {args.threads} thread(s) on a shared 2-core machine."
+        "by 28 x 28 cells, tied units in the metric's random order (the last two columns: "
+        "in raster order, the metric's rule before issue 10); mean over views. "
+        f"{args.threads} thread(s) on a shared 2-core machine."
     )
     rows: list[dict] = []
     for name in args.variants:
@@ -262,11 +270,13 @@ def main(argv: list[str] | None = None) -> None:
         seconds = (time.perf_counter() - start) / len(views)
         row: dict[str, Any] = {"variant": name, "views": [v for v, _ in views],
                                "seconds_per_image": seconds}
-        for unit, grid in (("pixels", None), ("cells", 28)):
-            metric = deletion_insertion(loaded.model, inputs, attributions, target=target,
-                                        n_steps=50, grid=grid, internal_batch_size=16)
-            row[f"deletion_{unit}"] = (metric.deletion_auc / clean).tolist()
-            row[f"insertion_{unit}"] = (metric.insertion_auc / clean).tolist()
+        for ties, suffix in (("random", ""), ("raster", "_raster_ties")):
+            for unit, grid in (("pixels", None), ("cells", 28)):
+                metric = deletion_insertion(loaded.model, inputs, attributions, target=target,
+                                            n_steps=50, grid=grid, ties=ties,
+                                            internal_batch_size=16)
+                row[f"deletion_{unit}{suffix}"] = (metric.deletion_auc / clean).tolist()
+                row[f"insertion_{unit}{suffix}"] = (metric.insertion_auc / clean).tolist()
         row["heatmap_max"] = attributions.flatten(1).amax(1).tolist()
         rows.append(row)
         print(f"{name:>26}: {seconds:6.1f} s/image  del {mean(row['deletion_pixels']):.3f} "

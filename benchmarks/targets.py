@@ -109,12 +109,13 @@ def mean(values: list[float]) -> str:
 
 def write(rows: list[dict], header: str, stem: str = "targets") -> None:
     lines = [header, "", "| group | method | empty maps | s / image | deletion ↓ | insertion ↑ "
-             "| ins − del ↑ |", "|---|---|---:|---:|---:|---:|---:|"]
+             "| ins − del ↑ | ins − del, raster ties |", "|---|---|---:|---:|---:|---:|---:|---:|"]
     for row in rows:
         empty = f"{sum(row['empty'])}/{len(row['empty'])}"
         lines.append(
             f"| {row['group']} | {row['method']} | {empty} | {row['seconds_per_image']:.1f} | "
-            f"{mean(row['deletion'])} | {mean(row['insertion'])} | {mean(row['difference'])} |"
+            f"{mean(row['deletion'])} | {mean(row['insertion'])} | {mean(row['difference'])} | "
+            f"{mean(row.get('difference_raster_ties', []))} |"
         )
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{stem}.md").write_text("\n".join(lines) + "\n")
@@ -144,7 +145,9 @@ def main(argv: list[str] | None = None) -> None:
         f"{inputs.shape[-1]} px, efficientnet_lite0 (offline) and a random-weight ResNet-18\n\n"
         f"Command: `python -m benchmarks.targets {' '.join(sys.argv[1:] or argv or [])}`. "
         f"Package defaults for every method. AUCs of the normalised score f_c / f_c(x), "
-        f"{args.metric_steps} metric steps, blurred baseline, pixels; mean over views. "
+        f"{args.metric_steps} metric steps, blurred baseline, pixels, tied pixels in the "
+        "metric's random order (last column: in raster order, the rule before issue 10); "
+        "mean over views. "
         "Empty map = no variation at all, or named in an EmptyMapWarning. "
         f"Timings on a shared 2-core machine, {args.threads} thread(s)."
     )
@@ -171,12 +174,17 @@ def main(argv: list[str] | None = None) -> None:
                                         n_steps=args.metric_steps, internal_batch_size=16)
             deletion = (metric.deletion_auc / clean).tolist()
             insertion = (metric.insertion_auc / clean).tolist()
+            raster = deletion_insertion(model, inputs, attributions, target=target,
+                                        n_steps=args.metric_steps, ties="raster",
+                                        internal_batch_size=16)
+            raster_difference = ((raster.insertion_auc - raster.deletion_auc) / clean).tolist()
             rows.append({
                 "group": group, "method": method, "views": [name for name, _ in views],
                 "targets": target.tolist(), "clean_probability": clean.tolist(),
                 "empty": empty, "seconds_per_image": seconds, "deletion": deletion,
                 "insertion": insertion,
                 "difference": [i - d for d, i in zip(deletion, insertion)],
+                "difference_raster_ties": raster_difference,
             })
             print(f"{group:>24} {method:>24}: empty {sum(empty)}/{len(empty)} "
                   f"del {mean(deletion)} ins {mean(insertion)} {seconds:.1f} s/image",

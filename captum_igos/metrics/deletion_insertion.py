@@ -12,7 +12,14 @@ Li, "Visualizing Deep Networks by Optimizing with Integrated Gradients", AAAI 20
   first; a faithful map makes the score rise fast (high area is good).
 
 Units and steps. Pixels (or, with ``grid``, the cells of a coarser grid) are ranked by the
-attribution map, ties broken by raster index (lower index first). With ``P`` units and
+attribution map. Units of equal value (a map's flat regions: I-GOS leaves most cells at
+exactly :math:`M = 1`, a ReLU'd Grad-CAM is zero outside its peaks) are put in a random
+order, one fixed permutation of the ``P`` units (``TIE_SEED``; ``ties="random"``, the
+default), so a map that expresses no preference among units scores, in expectation, as a
+random map does. ``ties="raster"`` keeps the order of the flattened image (lower index
+first), the rule of ``numpy.argsort``: it inserts a flat region as contiguous rows, which
+raise a photo's score faster than scattered pixels, and so rewards maps for what they leave
+flat (``python -m benchmarks.ties`` measures it). With ``P`` units and
 ``n = n_steps``, curve point ``k = 0 .. n`` has :math:`c_k = \lfloor kP/n + 1/2 \rfloor`
 units replaced (deletion) or inserted (insertion); ``fractions[k] = c_k / P``, which is
 ``k / n`` exactly when ``n`` divides ``P``. The area is the trapezoid rule over
@@ -49,6 +56,7 @@ from captum_igos._utils.model_state import predicts
 from captum_igos._utils.scores import Score, check_score, scored_forward
 from captum_igos._utils.targets import checked_forward, resolve_target
 from captum_igos._utils.validation import (
+    check_choice,
     check_finite,
     check_finite_results,
     check_floating,
@@ -62,6 +70,7 @@ from captum_igos.maps import CHANNEL_REDUCTIONS, saliency_map
 
 __all__ = [
     "CHANNEL_REDUCTIONS",
+    "TIES",
     "DeletionInsertionResult",
     "ImageDeletionInsertion",
     "deletion_insertion",
@@ -69,6 +78,10 @@ __all__ = [
 ]
 
 GridType = Union[int, Sequence[int], None]
+#: How units of equal attribution are ordered (module docstring).
+TIES = ("random", "raster")
+#: Seed of the one permutation that orders tied units under ``ties="random"``.
+TIE_SEED = 0
 
 
 @dataclass(frozen=True, eq=False)
@@ -176,9 +189,21 @@ def _unit_scores(
     return sums / counts, cells
 
 
-def _pixel_ranks(unit_scores: Tensor, cells: Tensor | None) -> Tensor:
-    """Rank of each pixel's unit, 0 = most important; ties by lower index first."""
-    order = torch.sort(unit_scores, dim=1, descending=True, stable=True).indices
+def tie_order(units: int, ties: str, device: torch.device) -> Tensor:
+    """The order in which tied units are taken: ``arange(units)`` for ``"raster"``, else one
+    permutation drawn on the CPU from ``TIE_SEED`` (the same on every device and for every
+    batch, so an image's curves do not depend on the images beside it)."""
+    if ties == "raster":
+        return torch.arange(units, device=device)
+    generator = torch.Generator().manual_seed(TIE_SEED)
+    return torch.randperm(units, generator=generator).to(device)
+
+
+def _pixel_ranks(unit_scores: Tensor, cells: Tensor | None, ties: str) -> Tensor:
+    """Rank of each pixel's unit, 0 = most important; ties in :func:`tie_order`."""
+    shuffle = tie_order(unit_scores.shape[1], ties, unit_scores.device)
+    by_value = torch.sort(unit_scores[:, shuffle], dim=1, descending=True, stable=True).indices
+    order = shuffle[by_value]
     positions = torch.arange(unit_scores.shape[1], device=order.device).expand_as(order)
     ranks = torch.empty_like(order).scatter_(1, order, positions)
     return ranks if cells is None else ranks[:, cells.flatten()]
@@ -210,6 +235,7 @@ def deletion_insertion(
     channel_reduction: str = "sum",
     additional_forward_args: Any = None,
     score: Score = "probability",
+    ties: str = "random",
     internal_batch_size: int | None = None,
     show_progress: bool = False,
 ) -> DeletionInsertionResult:
@@ -252,6 +278,9 @@ def deletion_insertion(
             indexed along dim 0 with each perturbed example's image.
         score: ``"probability"`` (default), ``"sigmoid"`` (multi-label), ``"raw"`` or a
             callable from outputs to scores (:mod:`captum_igos._utils.scores`).
+        ties: order of units with equal attribution: ``"random"`` (default; one fixed
+            permutation, ``TIE_SEED``) or ``"raster"`` (flattened image order, as
+            ``numpy.argsort``); module docstring.
         internal_batch_size: examples per forward pass; ``None``: the methods' default,
             8 on a CPU and 64 on other devices
             (:func:`captum_igos._utils.batching.rows_per_pass`), so memory does not grow
@@ -282,6 +311,7 @@ def deletion_insertion(
     n_steps = check_positive_int("n_steps", n_steps)
     internal_batch_size = check_optional_positive_int("internal_batch_size", internal_batch_size)
     check_score(score)
+    ties = check_choice("ties", ties, TIES)
     image_size = (inputs.shape[-2], inputs.shape[-1])
     grid = _check_grid(grid, image_size)
     unit_scores, cells = _unit_scores(
@@ -292,7 +322,7 @@ def deletion_insertion(
 
     with torch.no_grad():
         target = resolve_target(forward_func, (inputs,), target, additional_forward_args)
-        ranks = _pixel_ranks(unit_scores, cells).view(-1, *image_size)
+        ranks = _pixel_ranks(unit_scores, cells, ties).view(-1, *image_size)
         counts = step_counts(unit_scores.shape[1], n_steps)
         scores = _perturbed_scores(
             scored_forward(checked_forward(forward_func, target), score),

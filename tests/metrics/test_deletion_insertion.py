@@ -9,6 +9,7 @@ from torch import nn
 
 from captum_igos.baselines import blur_baseline
 from captum_igos.metrics import DeletionInsertionResult, deletion_insertion
+from captum_igos.metrics.deletion_insertion import TIE_SEED
 from tests.conftest import TOLERANCES
 
 
@@ -88,12 +89,61 @@ def test_closed_form_steps_not_dividing_pixels():
     assert abs(float(result.deletion_auc[0]) - expected_auc) < 1e-12
 
 
-def test_ties_broken_by_raster_index():
+def test_raster_ties_take_tied_pixels_in_raster_order():
     # a constant map deletes pixels in raster order: rows 0-1 (the region) go first
     model, inputs, _ = region_setup("cpu", torch.float64, rows=slice(0, 2), cols=slice(None))
-    result = run_region(model, inputs, torch.zeros(2, 3, 8, 8, dtype=torch.float64))
+    constant = torch.zeros(2, 3, 8, 8, dtype=torch.float64)
+    result = run_region(model, inputs, constant, ties="raster")
     assert abs(float(result.deletion_auc[0]) - 1 / 8) < 1e-12
     assert abs(float(result.insertion_auc[1]) - 7 / 8) < 1e-12
+
+
+def test_random_ties_follow_one_permutation_drawn_from_the_tie_seed():
+    # tied units go in the order of torch.randperm(P) seeded with TIE_SEED: the constant
+    # map gives exactly the curves of a map that ranks the pixels in that order
+    model, inputs, _ = region_setup("cpu", torch.float64, rows=slice(0, 2), cols=slice(None))
+    permutation = torch.randperm(64, generator=torch.Generator().manual_seed(TIE_SEED))
+    rank = torch.empty(64, dtype=torch.long)
+    rank[permutation] = torch.arange(64)
+    in_that_order = (64 - rank).to(torch.float64).view(1, 1, 8, 8).expand(2, 1, 8, 8)
+    constant = run_region(model, inputs, torch.zeros(2, 1, 8, 8, dtype=torch.float64))
+    explicit = run_region(model, inputs, in_that_order)
+    torch.testing.assert_close(constant.deletion, explicit.deletion, rtol=0, atol=0)
+    torch.testing.assert_close(constant.insertion, explicit.insertion, rtol=0, atol=0)
+
+
+def test_a_map_without_information_is_not_credited_through_its_ties():
+    # the region is rows 0-1: raster ties delete it first, so a constant map (which says
+    # nothing) gets the perfect map's deletion AUC 1/8; random ties give it about what a
+    # random ranking gets (1/2 in expectation), far from perfect
+    model, inputs, _ = region_setup("cpu", torch.float64, rows=slice(0, 2), cols=slice(None))
+    constant = torch.zeros(2, 1, 8, 8, dtype=torch.float64)
+    raster = run_region(model, inputs, constant, ties="raster", n_steps=64)
+    shuffled = run_region(model, inputs, constant, n_steps=64)
+    assert abs(float(raster.deletion_auc[0]) - 1 / 8) < 0.01
+    assert 0.3 < float(shuffled.deletion_auc[0]) < 0.7
+    assert 0.3 < float(shuffled.insertion_auc[0]) < 0.7
+
+
+def test_ties_rule_changes_nothing_for_a_map_without_ties():
+    model, inputs, _ = region_setup("cpu", torch.float64)
+    distinct = torch.randperm(64, generator=torch.Generator().manual_seed(5))
+    attributions = distinct.to(torch.float64).view(1, 1, 8, 8).expand(2, 1, 8, 8)
+    raster = run_region(model, inputs, attributions, ties="raster")
+    shuffled = run_region(model, inputs, attributions)
+    torch.testing.assert_close(raster.deletion, shuffled.deletion, rtol=0, atol=0)
+    torch.testing.assert_close(raster.insertion, shuffled.insertion, rtol=0, atol=0)
+
+
+def test_random_ties_do_not_depend_on_the_other_images_of_the_batch():
+    model, inputs, perfect = region_setup("cpu", torch.float64, rows=slice(0, 2), cols=slice(None))
+    attributions = torch.zeros(2, 1, 8, 8, dtype=torch.float64)
+    attributions[1] = perfect[1]
+    attributions[0, :, 4:, :] = 1.0  # ties inside and outside the marked rows
+    together = run_region(model, inputs, attributions)
+    alone = run_region(model, inputs[:1], attributions[:1])
+    torch.testing.assert_close(together.deletion[:1], alone.deletion, rtol=0, atol=0)
+    torch.testing.assert_close(together.insertion[:1], alone.insertion, rtol=0, atol=0)
 
 
 def test_grid_cells_closed_form():
@@ -187,14 +237,18 @@ def loop_reference(model, inputs, attributions, target, baselines, n_steps, scor
     """Per image and per step, the plain definition."""
     n, _, height, width = inputs.shape
     pixels = height * width
+    # ties: the earlier in one permutation drawn from TIE_SEED goes first
+    permutation = torch.randperm(pixels, generator=torch.Generator().manual_seed(TIE_SEED))
+    position = {unit: k for k, unit in enumerate(permutation.tolist())}
     deletion, insertion = [], []
     for i in range(n):
-        order = torch.sort(attributions[i].sum(0).flatten(), descending=True, stable=True)[1]
+        values = attributions[i].sum(0).flatten().tolist()
+        order = sorted(range(pixels), key=lambda unit: (-values[unit], position[unit]))
         rows_d, rows_i = [], []
         for k in range(n_steps + 1):
             count = int(k * pixels / n_steps + 0.5)
             mask = torch.zeros(pixels, dtype=torch.bool)
-            mask[order[:count]] = True
+            mask[torch.tensor(order[:count], dtype=torch.long)] = True
             mask = mask.view(1, 1, height, width)
             x, b = inputs[i : i + 1], baselines[i : i + 1]
             pairs = ((rows_d, torch.where(mask, b, x)), (rows_i, torch.where(mask, x, b)))
@@ -318,6 +372,7 @@ def test_inputs_untouched_and_no_grad_needed():
         ({"grid": (2, 2, 2)}, TypeError, r"grid to be None, an int or a pair"),
         ({"score": "logit"}, ValueError, r"score to be one of"),
         ({"channel_reduction": "max"}, ValueError, r"channel_reduction to be one of"),
+        ({"ties": "first"}, ValueError, r"ties to be one of 'random', 'raster', got 'first'"),
         ({"internal_batch_size": 0}, ValueError, r"internal_batch_size >= 1"),
         ({"baselines": torch.rand(2, 3, 4, 4)}, ValueError, r"baselines\[0\] broadcastable"),
         ({"inputs": torch.rand(3, 8, 8)}, ValueError, r"inputs of shape \(N, C, H, W\)"),
