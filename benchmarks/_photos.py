@@ -12,10 +12,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
+import torch
 import torchvision.transforms.functional as TF
 from PIL import Image
+from torch import Tensor
 
-from captum_igos.models import sample_image
+from captum_igos.models import load_model, sample_image
 
 PHOTO_SOURCES = ("grace_hopper", "skimage")
 SKIMAGE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "camera")
@@ -61,3 +66,27 @@ def evenly_spaced_views(source: str, count: int) -> list[tuple[str, Image.Image]
     views = photo_views(source)
     step = max(1, len(views) // count)
     return views[::step][:count]
+
+
+@dataclass(frozen=True)
+class Top1Views:
+    """Views on the offline model with their top-1 targets and clean probabilities."""
+
+    loaded: Any
+    names: list[str]
+    inputs: Tensor
+    target: Tensor
+    clean: Tensor
+
+
+def top1_views(source: str, count: int) -> Top1Views:
+    """:func:`evenly_spaced_views` as a batch for efficientnet_lite0, with each view's
+    top-1 class and its probability."""
+    loaded = load_model("efficientnet_lite0")
+    views = evenly_spaced_views(source, count)
+    inputs = loaded.batch([image for _, image in views])
+    with torch.no_grad():
+        probabilities = torch.softmax(loaded.model(inputs), dim=1)
+    target = probabilities.argmax(dim=1)
+    clean = probabilities.gather(1, target[:, None])[:, 0]
+    return Top1Views(loaded, [name for name, _ in views], inputs, target, clean)

@@ -63,12 +63,11 @@ from torch import Tensor
 import captum_igos._core.igos_plus_plus as igos_pp_module
 import captum_igos._core.mask_optimization as optimization_module
 import captum_igos._utils.optimizers as optimizers_module
-from benchmarks._photos import PHOTO_SOURCES, evenly_spaced_views
+from benchmarks._photos import PHOTO_SOURCES, top1_views
 from captum_igos import IGOS, IGOSPlusPlus
 from captum_igos._utils.masks import BILATERAL_SIGMA, l1_to_ones
 from captum_igos._utils.path_scores import PathScorer
 from captum_igos.metrics import deletion_insertion
-from captum_igos.models import load_model
 from captum_igos.optimizers import LineSearch
 
 RESULTS = Path(__file__).parent / "results"
@@ -244,15 +243,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output", default="igos_plus_plus_ablation")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    loaded = load_model("efficientnet_lite0")
-    views = evenly_spaced_views(args.photos, args.views)
-    inputs = loaded.batch([image for _, image in views])
-    with torch.no_grad():
-        probabilities = torch.softmax(loaded.model(inputs), dim=1)
-    target = probabilities.argmax(dim=1)
-    clean = probabilities.gather(1, target[:, None])[:, 0]
+    setup = top1_views(args.photos, args.views)
+    loaded, inputs, target, clean = setup.loaded, setup.inputs, setup.target, setup.clean
     header = (
-        f"# iGOS++ ablation: {len(views)} views ({', '.join(name for name, _ in views)}), "
+        f"# iGOS++ ablation: {len(setup.names)} views ({', '.join(setup.names)}), "
         f"top-1 targets (p = {', '.join(f'{p:.2f}' for p in clean.tolist())}), "
         "efficientnet_lite0 (offline)\n\n"
         f"Command: `python -m benchmarks.igos_plus_plus_ablation "
@@ -267,8 +261,8 @@ def main(argv: list[str] | None = None) -> None:
     for name in args.variants:
         start = time.perf_counter()
         attributions = run_variant(name, loaded.model, inputs, target, args.seed).detach()
-        seconds = (time.perf_counter() - start) / len(views)
-        row: dict[str, Any] = {"variant": name, "views": [v for v, _ in views],
+        seconds = (time.perf_counter() - start) / len(setup.names)
+        row: dict[str, Any] = {"variant": name, "views": setup.names,
                                "seconds_per_image": seconds}
         for ties, suffix in (("random", ""), ("raster", "_raster_ties")):
             for unit, grid in (("pixels", None), ("cells", 28)):

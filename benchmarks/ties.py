@@ -23,10 +23,9 @@ from pathlib import Path
 
 import torch
 
-from benchmarks._photos import PHOTO_SOURCES, evenly_spaced_views
+from benchmarks._photos import PHOTO_SOURCES, top1_views
 from captum_igos import IGOS, IGOSPlusPlus
 from captum_igos.metrics import deletion_insertion
-from captum_igos.models import load_model
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -39,16 +38,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output", default="ties")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    loaded = load_model("efficientnet_lite0")
-    views = evenly_spaced_views(args.photos, args.views)
-    inputs = loaded.batch([image for _, image in views])
-    with torch.no_grad():
-        probabilities = torch.softmax(loaded.model(inputs), dim=1)
-    target = probabilities.argmax(dim=1)
-    clean = probabilities.gather(1, target[:, None])[:, 0]
+    setup = top1_views(args.photos, args.views)
+    loaded, inputs, target, clean = setup.loaded, setup.inputs, setup.target, setup.clean
     lines = [
-        f"# Flat maps and the metric's tie rule: {len(views)} views "
-        f"({', '.join(name for name, _ in views)}), top-1 targets, efficientnet_lite0",
+        f"# Flat maps and the metric's tie rule: {len(setup.names)} views "
+        f"({', '.join(setup.names)}), top-1 targets, efficientnet_lite0",
         "",
         f"Command: `python -m benchmarks.ties {shlex.join(sys.argv[1:] if argv is None else argv)}`"
         f". Package defaults (seed 0). Cells at 1 / 0: share of the 28 x 28 mask at exactly 1 "
@@ -63,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
         start = time.perf_counter()
         result = method(loaded.model).optimize(
             inputs, target=target, generator=torch.Generator().manual_seed(0))
-        seconds = (time.perf_counter() - start) / len(views)
+        seconds = (time.perf_counter() - start) / len(setup.names)
         heatmap = result.heatmap(tuple(inputs.shape[-2:])).expand_as(inputs)
         maps[f"{method.__name__} ({seconds:.0f} s / image)"] = (heatmap, result.mask)
     for name, (attributions, mask) in maps.items():
