@@ -17,6 +17,8 @@ measures deletion and insertion on the same views and targets, next to our I-GOS
   also at :math:`M = 1` (our default before issue 10; now, as the authors', through ``abs``
   with a zero subgradient there);
 - ``authors' way``: all of the deviations above at once (the papers' iGOS++ as described);
+- ``IGOS l1 abs``: I-GOS (not iGOS++) with the L1 term through ``abs`` as iGOS++ and the
+  authors' code (a cell at 1 is not pulled back there), against the package's I-GOS;
 - ``l1 x 2``, ``l1 x 0.5``, ``tv x 2``, ``tv x 0.5``: our defaults with one regulariser
   coefficient doubled or halved (is insertion a matter of tuning?).
 
@@ -60,6 +62,7 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
+import captum_igos._core.igos as igos_module
 import captum_igos._core.igos_plus_plus as igos_pp_module
 import captum_igos._core.mask_optimization as optimization_module
 import captum_igos._utils.optimizers as optimizers_module
@@ -86,6 +89,11 @@ def patched(module: Any, name: str, value: Any) -> Iterator[None]:
 def l1_pull_at_one(mask: Tensor, pull_at_one: bool = True) -> Tensor:
     """The L1 term with the mean's gradient -1/(hw) also at M = 1 (whatever is asked)."""
     return l1_to_ones(mask, pull_at_one=True)
+
+
+def l1_no_pull_at_one(mask: Tensor, pull_at_one: bool = True) -> Tensor:
+    """The L1 term through ``abs`` (zero subgradient at M = 1) whatever is asked."""
+    return l1_to_ones(mask, pull_at_one=False)
 
 
 def weights_from_model_input(
@@ -182,6 +190,13 @@ CANDIDATES: dict[str, Variant] = {
 }
 
 
+#: I-GOS rows: the package's I-GOS, and I-GOS with iGOS++'s (and the authors') L1 through abs.
+IGOS_VARIANTS: dict[str, Variant] = {
+    "IGOS": (lambda n: contextlib.nullcontext(), {}),
+    "IGOS l1 abs": (lambda n: patched(igos_module, "l1_to_ones", l1_no_pull_at_one), {}),
+}
+
+
 @contextlib.contextmanager
 def authors_way(n: int) -> Iterator[None]:
     with contextlib.ExitStack() as stack:
@@ -191,14 +206,16 @@ def authors_way(n: int) -> Iterator[None]:
 
 
 AUTHORS_KWARGS = {key: value for _, kwargs in SWITCHES.values() for key, value in kwargs.items()}
-VARIANTS = ("IGOS", "ours", *SWITCHES, *CANDIDATES, "authors' way")
+VARIANTS = (*IGOS_VARIANTS, "ours", *SWITCHES, *CANDIDATES, "authors' way")
 
 
 def run_variant(name: str, model: torch.nn.Module, inputs: Tensor, target: Tensor,
                 seed: int = 0) -> Tensor:
     generator = torch.Generator().manual_seed(seed)
-    if name == "IGOS":
-        return IGOS(model).attribute(inputs, target=target, generator=generator)
+    if name in IGOS_VARIANTS:
+        factory, kwargs = IGOS_VARIANTS[name]
+        with factory(inputs.shape[0]):
+            return IGOS(model).attribute(inputs, target=target, generator=generator, **kwargs)
     if name == "ours":
         factory, kwargs = (lambda n: contextlib.nullcontext()), {}
     elif name == "authors' way":

@@ -38,6 +38,7 @@ from captum.attr import IntegratedGradients, LayerGradCam
 from torch import Tensor
 
 from benchmarks._photos import PHOTO_SOURCES, evenly_spaced_views
+from benchmarks.igos_plus_plus_ablation import IGOS_VARIANTS
 from captum_igos import IGOS, IGOSPlusPlus
 from captum_igos.maps import empty_maps, saliency_map
 from captum_igos.metrics import deletion_insertion
@@ -46,7 +47,8 @@ from captum_igos.models import load_model
 RESULTS = Path(__file__).parent / "results"
 GROUPS = ("top-1", "rank 2-5", "rank 20-100", "random ResNet-18 top-1")
 METHODS = (
-    "IGOS normalized", "IGOS paper", "IGOSPlusPlus normalized", "IGOSPlusPlus paper",
+    "IGOS normalized", "IGOS normalized l1 abs", "IGOS paper", "IGOSPlusPlus normalized",
+    "IGOSPlusPlus paper",
     "LayerGradCam", "IntegratedGradients", "random",
 )
 
@@ -72,8 +74,14 @@ def methods() -> dict[str, Method]:
             x, target=t, objective=objective, generator=torch.Generator().manual_seed(seed)
         )
 
+    def igos_l1_abs(model, layer, x, t, seed):
+        factory, _ = IGOS_VARIANTS["IGOS l1 abs"]
+        with factory(x.shape[0]):
+            return mask(IGOS, "normalized")(model, layer, x, t, seed)
+
     table: dict[str, Method] = {
         "IGOS normalized": mask(IGOS, "normalized"),
+        "IGOS normalized l1 abs": igos_l1_abs,
         "IGOS paper": mask(IGOS, "paper"),
         "IGOSPlusPlus normalized": mask(IGOSPlusPlus, "normalized"),
         "IGOSPlusPlus paper": mask(IGOSPlusPlus, "paper"),

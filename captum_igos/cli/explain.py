@@ -24,6 +24,7 @@ from captum_igos.cli.errors import PROG, CLIError
 from captum_igos.cli.files import image_keys, prepare_out, write_figure, write_json, write_npy
 from captum_igos.cli.interrupts import held_interrupts
 from captum_igos.cli.methods import REGISTRY, Request, black_image, compute, settings_for
+from captum_igos.metrics.deletion_insertion import DEFAULT_TIES
 
 __all__ = [
     "Context",
@@ -54,6 +55,15 @@ class Context:
 def method_settings(name: str, options: argparse.Namespace, layer_name: str | None) -> dict:
     """The settings of method ``name`` under the command-line ``options`` (recorded, compared)."""
     return settings_for(name, vars(options), layer_name)
+
+
+def result_settings(name: str, model: str, target: str | int, options: argparse.Namespace,
+                    layer_name: str | None) -> dict:
+    """What a stored result of method ``name`` was made with; a rerun reuses a result only
+    when this is equal (the metric's tie rule included: AUCs under another rule differ)."""
+    return {"model": model, "target": target, "metric_steps": options.metric_steps,
+            "metric_ties": DEFAULT_TIES,
+            "method_settings": method_settings(name, options, layer_name)}
 
 
 def attribute(name: str, context: Context, inputs: Any, target: Any, settings: dict) -> Any:
@@ -387,9 +397,7 @@ def _explain_image(run: Run, context: Context, image: str, folder: Path,
     for method in methods:
         bar.set_postfix_str(f"{folder.name} {method}")
         item = Item(image, folder.name, method, folder)
-        expected = {"model": loaded.name, "target": target,
-                    "metric_steps": options.metric_steps,
-                    "method_settings": method_settings(method, options, context.layer_name)}
+        expected = result_settings(method, loaded.name, target, options, context.layer_name)
         try:
             record = _finished_record(item, expected, options.force)
             if record is not None:

@@ -36,7 +36,7 @@ from typing import Any
 import torch
 
 from captum_igos.cli.errors import CLIError
-from captum_igos.cli.explain import Context, attribute, method_settings, model_layer
+from captum_igos.cli.explain import Context, attribute, model_layer, result_settings
 from captum_igos.cli.files import prepare_out, write_json
 from captum_igos.cli.methods import REGISTRY
 from captum_igos.dataset.pictures import input_picture, overlay_picture
@@ -151,12 +151,9 @@ def _plan(options: argparse.Namespace, methods: list[str], ranks: Ranks) -> _Pla
     context = _context(options, methods, ranks.device)
     loaded = context.loaded
     classes, fixed = _targets(options, images, loaded)
-    expected = {
-        name: {"model": loaded.name, "target": str(options.target).strip().lower(),
-               "metric_steps": options.metric_steps,
-               "method_settings": method_settings(name, options, context.layer_name)}
-        for name in methods
-    }
+    target = str(options.target).strip().lower()
+    expected = {name: result_settings(name, loaded.name, target, options, context.layer_name)
+                for name in methods}
     tags = {name: result_tag(name, expected[name]) for name in methods}
     return _Plan(options, methods, images, context, expected, tags, classes, fixed,
                  ResultStore(options.out), ranks)

@@ -80,6 +80,7 @@ __all__ = [
 GridType = Union[int, Sequence[int], None]
 #: How units of equal attribution are ordered (module docstring).
 TIES = ("random", "raster")
+DEFAULT_TIES = "random"
 #: Seed of the one permutation that orders tied units under ``ties="random"``.
 TIE_SEED = 0
 
@@ -235,7 +236,7 @@ def deletion_insertion(
     channel_reduction: str = "sum",
     additional_forward_args: Any = None,
     score: Score = "probability",
-    ties: str = "random",
+    ties: str = DEFAULT_TIES,
     internal_batch_size: int | None = None,
     show_progress: bool = False,
 ) -> DeletionInsertionResult:

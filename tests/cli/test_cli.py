@@ -126,6 +126,19 @@ def test_rerun_resumes_and_keeps_what_is_written(tmp_path, capsys, photo):
     assert json.loads((folder / "random.json").read_text())["method_settings"]["seed"] == 1
 
 
+def test_a_result_scored_under_another_tie_rule_is_not_reused(tmp_path, capsys, photo):
+    out = tmp_path / "out"
+    argv = ["explain", photo, "--method", "random", "--out", out, *FAST]
+    assert run(argv, capsys)[0] == 0
+    record_path = out / "photo" / "random.json"
+    record = json.loads(record_path.read_text())
+    assert record["metric_ties"] == "random"
+    record["metric_ties"] = "raster"  # as scored before the metric's tie rule changed
+    record_path.write_text(json.dumps(record))
+    status, err = run(argv, capsys)
+    assert status == 1 and "random.json exists with other settings (metric_ties" in err
+
+
 def test_bad_images_are_reported_and_the_rest_goes_on(tmp_path, capsys, photo):
     corrupt = tmp_path / "corrupt.jpg"
     corrupt.write_bytes(b"not an image at all")
