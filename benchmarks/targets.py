@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import statistics
 import sys
 import time
@@ -115,15 +116,20 @@ def mean(values: list[float]) -> str:
     return f"{statistics.fmean(values):.3f}" if values else "-"
 
 
+def median(values: list[float]) -> str:
+    return f"{statistics.median(values):.3f}" if values else "-"
+
+
 def write(rows: list[dict], header: str, stem: str = "targets") -> None:
     lines = [header, "", "| group | method | empty maps | s / image | deletion ↓ | insertion ↑ "
-             "| ins − del ↑ | ins − del, raster ties |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+             "| ins − del ↑ | median ins − del ↑ | ins − del, raster ties |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for row in rows:
         empty = f"{sum(row['empty'])}/{len(row['empty'])}"
         lines.append(
             f"| {row['group']} | {row['method']} | {empty} | {row['seconds_per_image']:.1f} | "
             f"{mean(row['deletion'])} | {mean(row['insertion'])} | {mean(row['difference'])} | "
-            f"{mean(row.get('difference_raster_ties', []))} |"
+            f"{median(row['difference'])} | {mean(row.get('difference_raster_ties', []))} |"
         )
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{stem}.md").write_text("\n".join(lines) + "\n")
@@ -139,11 +145,30 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--metric-steps", type=int, default=50)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--output", default="targets", help="stem of the files in results/")
+    parser.add_argument("--merge", nargs="+", metavar="STEM",
+                        help="run nothing: merge these results/ files into --output, rows "
+                             "ordered by group, then by method as in --methods")
     return parser.parse_args(argv)
+
+
+def merge(stems: list[str], methods: list[str], output: str, command: str) -> None:
+    """One table of the rows of several runs (each run's header names its own command)."""
+    rows = [row for stem in stems for row in json.loads((RESULTS / f"{stem}.json").read_text())]
+    rows.sort(key=lambda row: (GROUPS.index(row["group"]), methods.index(row["method"])
+                               if row["method"] in methods else len(methods)))
+    header = (f"# Every target: the rows of {', '.join(stems)}\n\nCommand: `{command}`. "
+              "Each row as measured by its run (the header of each file says how); "
+              "'ins − del, raster ties' is empty for rows measured before the tie rule changed.")
+    write(rows, header, output)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.merge:
+        given = sys.argv[1:] if argv is None else argv
+        command = f"python -m benchmarks.targets {shlex.join(given)}"
+        merge(args.merge, args.methods, args.output, command)
+        return
     torch.set_num_threads(args.threads)
     loaded = load_model("efficientnet_lite0")
     views = evenly_spaced_views(args.photos, args.views)

@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     setup = top1_views(args.photos, args.views)
     loaded, inputs, target, clean = setup.loaded, setup.inputs, setup.target, setup.clean
     lines = [
-        f"# Flat maps and the metric's tie rule: {len(setup.names)} views "
+        f"# Flat maps and the tie rule of the metric: {len(setup.names)} views "
         f"({', '.join(setup.names)}), top-1 targets, efficientnet_lite0",
         "",
         f"Command: `python -m benchmarks.ties {shlex.join(sys.argv[1:] if argv is None else argv)}`"
