@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import torch
+from torch import Tensor
 
 from benchmarks._photos import PHOTO_SOURCES, top1_views
 from captum_igos import IGOS, IGOSPlusPlus
@@ -52,13 +53,15 @@ def main(argv: list[str] | None = None) -> None:
         "| deletion ↓ (28²) | insertion ↑ (28²) |",
         "|---|---:|---:|---|---:|---:|---:|---:|",
     ]
-    maps = {"constant (control)": (torch.zeros_like(inputs), None)}
+    maps: dict[str, tuple[Tensor, Tensor | None]] = {
+        "constant (control)": (torch.zeros_like(inputs), None)}
     for method in (IGOS, IGOSPlusPlus):
         start = time.perf_counter()
         result = method(loaded.model).optimize(
             inputs, target=target, generator=torch.Generator().manual_seed(0))
         seconds = (time.perf_counter() - start) / len(setup.names)
-        heatmap = result.heatmap(tuple(inputs.shape[-2:])).expand_as(inputs)
+        size = (inputs.shape[-2], inputs.shape[-1])
+        heatmap = result.heatmap(size).expand_as(inputs)
         maps[f"{method.__name__} ({seconds:.0f} s / image)"] = (heatmap, result.mask)
     for name, (attributions, mask) in maps.items():
         at_one = at_zero = "-"
