@@ -86,14 +86,14 @@ def patched(module: Any, name: str, value: Any) -> Iterator[None]:
         setattr(module, name, original)
 
 
-def l1_pull_at_one(mask: Tensor, pull_at_one: bool = True) -> Tensor:
-    """The L1 term with the mean's gradient -1/(hw) also at M = 1 (whatever is asked)."""
-    return l1_to_ones(mask, pull_at_one=True)
+def l1_fixed(fixed: bool) -> Callable[..., Tensor]:
+    """``l1_to_ones`` with ``pull_at_one=fixed`` whatever its caller asks: ``True`` is the
+    mean's gradient -1/(hw) also at M = 1, ``False`` the ``abs`` term's zero subgradient."""
 
+    def l1(mask: Tensor, pull_at_one: bool = True) -> Tensor:
+        return l1_to_ones(mask, pull_at_one=fixed)
 
-def l1_no_pull_at_one(mask: Tensor, pull_at_one: bool = True) -> Tensor:
-    """The L1 term through ``abs`` (zero subgradient at M = 1) whatever is asked."""
-    return l1_to_ones(mask, pull_at_one=False)
+    return l1
 
 
 def weights_from_model_input(
@@ -182,7 +182,7 @@ SWITCHES: dict[str, Variant] = {
 }
 CANDIDATES: dict[str, Variant] = {
     "full path gradient": (lambda n: full_path_gradient(), {}),
-    "l1 pull at one": (lambda n: patched(igos_pp_module, "l1_to_ones", l1_pull_at_one), {}),
+    "l1 pull at one": (lambda n: patched(igos_pp_module, "l1_to_ones", l1_fixed(True)), {}),
     "l1 x 2": (lambda n: contextlib.nullcontext(), {"l1_coeff": 2.0}),
     "l1 x 0.5": (lambda n: contextlib.nullcontext(), {"l1_coeff": 0.5}),
     "tv x 2": (lambda n: contextlib.nullcontext(), {"tv_coeff": 40.0}),
@@ -193,7 +193,7 @@ CANDIDATES: dict[str, Variant] = {
 #: I-GOS rows: the package's I-GOS, and I-GOS with iGOS++'s (and the authors') L1 through abs.
 IGOS_VARIANTS: dict[str, Variant] = {
     "IGOS": (lambda n: contextlib.nullcontext(), {}),
-    "IGOS l1 abs": (lambda n: patched(igos_module, "l1_to_ones", l1_no_pull_at_one), {}),
+    "IGOS l1 abs": (lambda n: patched(igos_module, "l1_to_ones", l1_fixed(False)), {}),
 }
 
 
