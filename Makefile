@@ -1,6 +1,8 @@
 # Two commands for a fresh clone; each creates (or reuses) the local virtual environment.
 #   make demo   - explain the bundled photo with the offline default model (no network)
-#   make test   - run the test suite (tests + tutorials + mypy + the docs build)
+#   make test   - install the system packages the tests need where missing
+#                 (scripts/setup-test-deps.sh: chromium), then run the test suite
+#                 (tests + tutorials + mypy + the docs build)
 #   make docs   - build the documentation site into docs/_build/html (offline, -W)
 PYTHON ?= python3
 VENV ?= .venv
@@ -20,6 +22,7 @@ demo: $(STAMP)
 	MPLBACKEND=Agg $(BIN)/captum-igos demo --out captum-igos-out
 
 test: $(STAMP)
+	bash scripts/setup-test-deps.sh
 	MPLBACKEND=Agg $(BIN)/python -m pytest
 
 lint: $(STAMP)

@@ -4,16 +4,25 @@ Built offline with warnings as errors: autodoc + napoleon read the docstrings (G
 style, formulas in ``:math:``), myst-nb renders the Markdown pages and the tutorials with
 the outputs committed in them (never executed here), and the ``cli-help`` directive
 prints the command line's ``--help`` from the parser itself.
+
+The built site also *reads* offline: the furo theme ships its styles and scripts, MathJax
+comes from the ``sphinx-mathjax-offline`` wheel and is copied into ``_static/mathjax``,
+and ``_static/custom.css`` wraps long code lines instead of hiding them behind a
+scrollbar. ``tests/test_docs.py`` checks that no page loads anything remote and that a
+formula renders in a headless browser with the network blocked.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
+import shutil
 import sys
 from pathlib import Path
 
 from docutils import nodes
+from sphinx.errors import ConfigError
 from sphinx.util.docutils import SphinxDirective
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,13 +74,43 @@ napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 napoleon_use_rtype = False
 
-html_theme = "alabaster"
+html_theme = "furo"
 html_title = f"captum-igos {release}"
-html_static_path: list[str] = []
-html_theme_options = {"description": "I-GOS, iGOS++ and RSI-Grad-CAM for Captum"}
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]
 
-# MathJax is loaded by the reader's browser; building needs no network.
-mathjax3_config = {"tex": {"macros": {"up": r"\operatorname{up}"}}}
+# MathJax 3 from the sphinx-mathjax-offline wheel, served from _static/mathjax (no CDN):
+# the combined TeX-to-HTML component, its fonts, and the TeX extensions it may autoload.
+# The menu stays off: its accessibility options would fetch speech rules from a CDN.
+mathjax_path = "mathjax/tex-chtml.js"
+MATHJAX_FILES = ("tex-chtml.js", "output/chtml/fonts/woff-v2", "input/tex/extensions")
+mathjax3_config = {
+    "tex": {"macros": {"up": r"\operatorname{up}"}},
+    "options": {"enableMenu": False},
+}
+
+
+def packaged_mathjax() -> Path:
+    """The MathJax folder inside the installed ``sphinx-mathjax-offline`` package."""
+    spec = importlib.util.find_spec("sphinx-mathjax-offline")
+    if spec is None or spec.origin is None:
+        raise ConfigError("sphinx-mathjax-offline is missing (the pages' MathJax, served "
+                          "without a CDN): pip install -e '.[docs]'")
+    return Path(spec.origin).parent / "static" / "mathjax"
+
+
+def copy_mathjax(app, exception) -> None:
+    """Copy :data:`MATHJAX_FILES` into the built site's ``_static/mathjax``."""
+    if exception is not None or app.builder.format != "html":
+        return
+    source = packaged_mathjax()
+    for name in MATHJAX_FILES:
+        target = Path(app.outdir) / "_static" / "mathjax" / name
+        if (source / name).is_dir():
+            shutil.copytree(source / name, target, dirs_exist_ok=True)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source / name, target)
 
 
 def _text_block(text: str) -> nodes.literal_block:
@@ -120,7 +159,9 @@ def prose_attribute_docs(app, what, name, obj, options, lines) -> None:
 
 
 def setup(app):  # Sphinx's extension hook
+    packaged_mathjax()  # fail at once, not after the build, when it is not installed
     app.add_directive("cli-help", CliHelp)
+    app.connect("build-finished", copy_mathjax)
     app.connect("autodoc-process-docstring", prose_attribute_docs, priority=400)
     return {"parallel_read_safe": True}
 

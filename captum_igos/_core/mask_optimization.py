@@ -60,7 +60,7 @@ from captum_igos.maps import EmptyMapWarning
 #: match the papers' 15 x 20 (``iterations=15, n_steps=20, warm_start=False``); fewer than
 #: 10 integration steps cost deletion quality, the warm start (each search begins at the
 #: image's last accepted step) costs none and saves forward passes. The figures are in
-#: ``benchmarks/results/igos.md`` ("Settings sweep") and the README ("Benchmarks").
+#: ``CHANGELOG.md`` ("Benchmark history": the sweep predates the metric's random ties).
 DEFAULT_ITERATIONS = 10
 DEFAULT_N_STEPS = 10
 PAPER_ITERATIONS = 15
