@@ -77,7 +77,12 @@ def _what_to_write(parser: argparse.ArgumentParser, message: str) -> str:
     """An unknown option that abbreviates known ones (accepted before): say what to write."""
     if not message.startswith("unrecognized arguments: "):
         return message
-    known = [flag for action in parser._actions for flag in action.option_strings]
+    parsers = [parser]
+    for action in parser._actions:  # the commands' own options, for the top-level parser
+        if isinstance(action, argparse._SubParsersAction):
+            parsers += list(action.choices.values())
+    known = sorted({flag for each in parsers for action in each._actions
+                    for flag in action.option_strings})
     for word in message.split(": ", 1)[1].split():
         given = word.split("=", 1)[0]
         matches = [flag for flag in known if given.startswith("--") and flag.startswith(given)]

@@ -40,7 +40,7 @@ from captum_igos.runs.model import load_run_model, model_layer
 from captum_igos.runs.pictures import input_picture, overlay_picture
 from captum_igos.runs.progress import RunProgress, rank_usage
 from captum_igos.runs.sharding import Ranks, share, start
-from captum_igos.runs.sources import Listing, SourceImage, list_files, list_images, storage_key
+from captum_igos.runs.sources import Listing, SourceImage, list_files, list_images
 from captum_igos.runs.store import ResultStore, result_tag
 from captum_igos.runs.summary import COLUMNS, method_statistics, write_results_csv
 
@@ -145,7 +145,7 @@ def _pending(plan: _Plan) -> list[int]:
     store, tags = plan.store, plan.tags
     return [index for index, image in enumerate(plan.images)
             if plan.config.force
-            or not all(store.has_record(tags[name], storage_key(image.name))
+            or not all(store.has_record(tags[name], image.key)
                        for name in plan.config.methods)]
 
 
@@ -165,7 +165,7 @@ def _read(plan: _Plan, batch: Sequence[int]) -> tuple[list[int], list[torch.Tens
     kept, pixels = [], []
     for index in batch:
         image = plan.images[index]
-        key = storage_key(image.name)
+        key = image.key
         try:
             pixels.append(plan.model.loaded.preprocess(load_image(image.path)))
         except Exception as error:  # one bad file must not stop the others
@@ -193,7 +193,7 @@ def _commit(plan: _Plan, method: str, image: SourceImage, explained: Explained,
     """Store one result: its picture, its map, then its record (the record last: a record
     that exists is complete). Ctrl-C is held until all three are written."""
     store, tag = plan.store, plan.tags[method]
-    key = storage_key(image.name)
+    key = image.key
     record = dict(explained.record, rank=plan.ranks.rank, tag=tag)
     with held_interrupts():
         picture = store.picture_path(tag, key)
@@ -214,7 +214,7 @@ def _explain_method(plan: _Plan, method: str, kept: Sequence[int], inputs: torch
     """One method on the batch's images that lack its result: one job, one record each."""
     store, tag = plan.store, plan.tags[method]
     need = [j for j, index in enumerate(kept) if plan.config.force
-            or not store.has_record(tag, storage_key(plan.images[index].name))]
+            or not store.has_record(tag, plan.images[index].key)]
     if not need:
         return
     chosen = torch.tensor(need, device=inputs.device)
@@ -226,7 +226,7 @@ def _explain_method(plan: _Plan, method: str, kept: Sequence[int], inputs: torch
         message = str(error) if isinstance(error, ConfigError) else (
             f"{type(error).__name__}: {error}")
         for image in images:
-            store.write_failure(tag, storage_key(image.name),
+            store.write_failure(tag, image.key,
                                 {"image": image.name, "method": method, "error": message})
         return
     for j, image, explained in zip(need, images, results):
@@ -244,7 +244,7 @@ def _explain_batch(plan: _Plan, batch: Sequence[int]) -> None:
     targets = _classes(plan, kept, probabilities)
     display = loaded.denormalize(inputs)
     for j, index in enumerate(kept):
-        path = plan.store.input_path(storage_key(plan.images[index].name))
+        path = plan.store.input_path(plan.images[index].key)
         if plan.config.force or not path.is_file():
             plan.store.write_picture(path, input_picture(display[j]))
     for method in plan.config.methods:
@@ -258,7 +258,7 @@ def _merge(plan: _Plan) -> tuple[list[dict], list[dict], list[dict]]:
     """Records (image order x method order), failures and missing results from the store."""
     records, failures, missing = [], [], []
     for image in plan.images:
-        key = storage_key(image.name)
+        key = image.key
         unreadable = plan.store.read_failure(None, key)
         if unreadable is not None:
             failures.append(unreadable)
@@ -302,8 +302,9 @@ def _draw_comparisons(plan: _Plan, records: Sequence[dict]) -> list[dict]:
     by_image: dict[str, list[dict]] = {}
     for record in records:
         by_image.setdefault(record["image"], []).append(record)
+    keys = {image.name: image.key for image in plan.images}
     for image, results in by_image.items():
-        key = storage_key(image)
+        key = keys[image]
         path = store.compare_path(key)
         stamps = [(store.out / r["map"]).stat().st_mtime_ns for r in results if r.get("map")]
         if path.is_file() and not plan.config.force and all(
@@ -380,10 +381,10 @@ def _finish(plan: _Plan, status: str, computed: int, seconds: float) -> RunOutco
     write_json(out / "summary.json", summary)
     comparisons = {}
     if plan.config.compare:
-        for image in dict.fromkeys(record["image"] for record in records):
-            path = plan.store.compare_path(storage_key(image))
+        for image in plan.images:
+            path = plan.store.compare_path(image.key)
             if path.is_file():
-                comparisons[image] = plan.store.relative(path)
+                comparisons[image.name] = plan.store.relative(path)
     write_report(out / "report.html", records, summary, comparisons)
     return RunOutcome(table, summary, 1 if failures or missing else 0)
 

@@ -52,11 +52,19 @@ class SourceImage:
         name: its path relative to ``ROOT`` (POSIX separators) or as given, as
             ``results.csv`` shows it.
         label: the class folder's name or the list's target; ``None`` when there is none.
+        key: where its results are stored under the output folder (default: the
+            :func:`storage_key` of ``name``; files given on the command line: their
+            file name, with a hash of the resolved path where two share one).
     """
 
     path: Path
     name: str
     label: str | None = None
+    key: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            object.__setattr__(self, "key", storage_key(self.name))
 
 
 @dataclass(frozen=True)
@@ -245,4 +253,11 @@ def list_files(paths: Sequence[str | os.PathLike]) -> Listing:
     """
     if isinstance(paths, (str, os.PathLike)) or not paths:
         raise ConfigError("images", f"expected a list of image files, got {paths!r}")
-    return _once([SourceImage(Path(path), os.fspath(path)) for path in paths])
+    listing = _once([SourceImage(Path(path), os.fspath(path)) for path in paths])
+    names = [_short(Path(image.name).name or "_") for image in listing.images]
+    shared = {name for name in names if [n.casefold() for n in names].count(name.casefold()) > 1}
+    listing.images = [
+        SourceImage(image.path, image.name, image.label, name if name not in shared else
+                    f"{name}-{hashlib.sha1(os.path.realpath(image.path).encode()).hexdigest()[:8]}")
+        for image, name in zip(listing.images, names)]
+    return listing
