@@ -105,7 +105,7 @@ def _main(argv: Sequence[str] | None) -> int:
     except ConfigError as error:
         print(f"{PROG}: error: {flag_of(error.setting)}: {error.message}", file=sys.stderr)
         return 1
-    except RunError as error:
+    except (RunError, OSError) as error:  # OSError: e.g. a disk full while writing failures
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 1
     if outcome.summary:
@@ -129,11 +129,10 @@ def _print_outcome(summary: dict, config: Any) -> None:
                             f"{': ' + e['warning'] if e.get('warning') else ''}"
                             for e in summary["empty_maps"]])
     _print_some("skipped", [f"{s['entry']}: {s['reason']}" for s in summary["skipped"]])
-    if not config.quiet or summary["failures"] or summary["missing"]:
-        out = config.out.rstrip("/")
-        print(f"{PROG}: {summary['results']} result(s) for {summary['images']} image(s), "
-              f"{summary['images_this_run']} image(s) explained now, "
-              f"{len(summary['failures'])} failure(s); {out}/report.html", file=sys.stderr)
+    out = config.out.rstrip("/")
+    print(f"{PROG}: {summary['results']} result(s) for {summary['images']} image(s), "
+          f"{summary['images_this_run']} image(s) explained now, "
+          f"{len(summary['failures'])} failure(s); {out}/report.html", file=sys.stderr)
 
 
 if __name__ == "__main__":  # pragma: no cover

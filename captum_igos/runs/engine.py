@@ -230,7 +230,11 @@ def _explain_method(plan: _Plan, method: str, kept: Sequence[int], inputs: torch
                                 {"image": image.name, "method": method, "error": message})
         return
     for j, image, explained in zip(need, images, results):
-        _commit(plan, method, image, explained, display[j])
+        try:
+            _commit(plan, method, image, explained, display[j])
+        except Exception as error:  # e.g. a full disk: this result fails, its files do not
+            store.write_failure(tag, image.key, {"image": image.name, "method": method,
+                                                 "error": f"{type(error).__name__}: {error}"})
 
 
 def _explain_batch(plan: _Plan, batch: Sequence[int]) -> None:

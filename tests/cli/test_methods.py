@@ -1,4 +1,4 @@
-"""The method registry: one table for the command line and the benchmarks."""
+"""The method registry: one table for every command, the Python API and the benchmarks."""
 
 from __future__ import annotations
 
@@ -9,13 +9,12 @@ from torch import nn
 
 from benchmarks import faithfulness
 from captum_igos import IGOS
-from captum_igos.cli import build_parser
-from captum_igos.cli.methods import (
+from captum_igos.runs import RunConfig
+from captum_igos.runs.methods import (
     BLACK_IMAGE,
     METHODS,
     REGISTRY,
     Request,
-    all_options,
     compute,
     settings_for,
 )
@@ -27,24 +26,31 @@ def tiny_cnn() -> nn.Module:
                          nn.Flatten(), nn.Linear(16, 5)).eval()
 
 
-def test_every_registry_option_is_on_every_command():
-    parser = build_parser()
-    commands = parser._subparsers._group_actions[0].choices
-    for sub in commands.values():
-        flags = {flag for action in sub._actions for flag in action.option_strings}
-        assert {option.flag for option in all_options()} <= flags
-    assert len({option.dest for option in all_options()}) == len(all_options())
+def test_settings_record_what_the_config_says():
+    values = vars(RunConfig(ig_steps=7, internal_batch_size=3, seed=2))
     assert METHODS == tuple(REGISTRY) and len(METHODS) == 8
-
-
-def test_settings_record_what_the_options_say():
-    values = vars(build_parser().parse_args(["explain", "x.jpg", "--ig-steps", "7",
-                                             "--batch-size", "3", "--seed", "2"]))
     assert settings_for("ig", values) == {"n_steps": 7, "baselines": 0, "internal_batch_size": 3}
     assert settings_for("occlusion", values)["perturbations_per_eval"] == 3
     assert settings_for("random", values) == {"size": 28, "seed": 2}
     assert settings_for("rsi-gradcam", values, "bn2")["layer"] == "bn2"
     assert settings_for("igos", values)["seed"] == 2 == settings_for("igos++", values)["seed"]
+    assert "autocast" not in settings_for("igos", values)  # float32 results keep their keys
+    half = vars(RunConfig(autocast="bfloat16"))
+    assert all(settings_for(name, half, "bn2")["autocast"] == "bfloat16"
+               for name in METHODS if name != "random")
+
+
+def test_captum_methods_run_inside_torch_autocast():
+    """The package's methods get ``autocast=<dtype>``; Captum's run under torch.autocast."""
+    model = tiny_cnn()
+    x = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    seen = []
+    model[0].register_forward_hook(
+        lambda module, args, output: seen.append(torch.is_autocast_enabled("cpu")))
+    settings = settings_for("saliency", {"autocast": "bfloat16"})
+    compute("saliency", Request(model, x, torch.tensor([1, 3]), settings))
+    compute("saliency", Request(model, x, torch.tensor([1, 3]), settings_for("saliency", {})))
+    assert seen == [True, False]
 
 
 def test_compute_equals_the_library_called_directly():
