@@ -107,7 +107,8 @@ def test_a_rank_killed_in_a_batch_loses_only_that_batch_and_a_rerun_completes(da
                          ("dog/1.png", "gradcam"), ("dog/3.png", "gradcam")]
     whole = {(row["image"], row["method"]): row for row in single}
     for key, record in left.items():  # what was stored is complete and right
-        assert comparable([{c: str(v) for c, v in record.items()}]) == comparable([whole[key]])
+        assert comparable([{c: "" if v is None else str(v) for c, v in record.items()}]) == (
+            comparable([whole[key]]))
     before = {path: path.stat().st_mtime_ns for path in (out / "records").rglob("*.json")}
 
     rows = explain_dataset(root, METHODS, out, model=tiny_model.build(), batch_size=4, **LIGHT)
