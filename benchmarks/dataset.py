@@ -13,9 +13,10 @@ model (``efficientnet_lite0``, 224 px) on the CPU:
   processes of 1 thread.
 
 Images per second come from each command's own clock (``summary.json``
-``seconds_this_run``: the work after the model is loaded, files included); the whole command's wall time is shown beside it. Peak memory
-per rank is ``getrusage`` ``ru_maxrss``: of the ``explain`` process (``os.wait4``), and
-each rank's own as ``explain-dataset`` records it in ``summary.json`` (``ranks``).
+``seconds_this_run``: the work after the model is loaded, files included); the whole
+command's wall time is shown beside it. Peak memory per rank is ``getrusage``
+``ru_maxrss``: of the ``explain`` process (``os.wait4``), and each rank's own as
+``explain-dataset`` records it in ``summary.json`` (``ranks``).
 
 Settings: the demo's light ones (``--optimizer nag --iterations 5 --igos-steps 5
 --rsi-steps 10 --metric-steps 16``), identical for every mode. Usage (repository root)::

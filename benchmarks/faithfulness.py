@@ -46,10 +46,10 @@ from torch import Tensor
 
 from benchmarks._measure import time_call
 from benchmarks._photos import PHOTO_SOURCES, photo_views
-from captum_igos.runs.methods import BLACK_IMAGE, REGISTRY, Request, compute, settings_for
 from captum_igos.maps import saliency_map
 from captum_igos.metrics import deletion_insertion
 from captum_igos.models import load_model
+from captum_igos.runs.methods import BLACK_IMAGE, REGISTRY, Request, compute, settings_for
 
 RESULTS = Path(__file__).resolve().parent / "results"
 #: Largest ratio of the metric's time to the time of its bare forward passes.

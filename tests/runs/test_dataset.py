@@ -13,9 +13,9 @@ from captum.attr import LayerGradCam
 from PIL import Image
 
 from captum_igos import cli
+from captum_igos.metrics import deletion_insertion
 from captum_igos.runs import COLUMNS, explain_dataset
 from captum_igos.runs.store import ResultStore
-from captum_igos.metrics import deletion_insertion
 from tests.runs import tiny_model
 
 #: The tiny model and light settings every run of these tests shares.

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from captum_igos.runs import RunError
-from captum_igos.runs import explain_dataset
+from captum_igos.runs import RunError, explain_dataset
 from captum_igos.runs.sharding import Ranks, share, start
 from tests.runs.test_dataset import LIGHT, make_folder
 
