@@ -28,7 +28,7 @@ DEMO_SETTINGS = {
     "optimizer": "nag", "iterations": 5, "igos_steps": 5, "rsi_steps": 10, "ig_steps": 10,
     "occlusion_window": 56, "occlusion_stride": 28, "metric_steps": 16,
 }
-#: Settings each command changes from :class:`RunConfig`'s defaults.
+#: Settings each command changes from the defaults of :class:`~captum_igos.runs.RunConfig`.
 COMMAND_DEFAULTS: dict[str, dict[str, Any]] = {
     "explain": {"save_maps": True},
     "compare": {"methods": DEMO_METHODS, "compare": True},
@@ -98,8 +98,8 @@ def _methods(text: str) -> list[str]:
 
 
 def flag_of(setting: str) -> str:
-    """The command-line spelling of a :class:`RunConfig` setting (``metric_steps`` ->
-    ``--metric-steps``; ``root`` -> ``ROOT``)."""
+    """The command-line spelling of a :class:`~captum_igos.runs.RunConfig` setting
+    (``metric_steps`` -> ``--metric-steps``; ``root`` -> ``ROOT``)."""
     for name, flag, _ in options():
         if name == setting:
             return flag.flag
@@ -158,8 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from(namespace: argparse.Namespace) -> RunConfig:
-    """The :class:`RunConfig` of parsed arguments: the command's defaults, then what was
-    given (``--methods`` repeated or comma-separated, in order, each once)."""
+    """The :class:`~captum_igos.runs.RunConfig` of parsed arguments: the command's
+    defaults, then what was given (``--methods`` repeated or comma-separated, in order,
+    each once)."""
     given = {name: value for name, value in vars(namespace).items()
              if name not in ("command", "root", "images")}
     if "methods" in given:

@@ -6,9 +6,11 @@ From the command line::
     captum-igos explain-dataset ROOT --methods igos,gradcam --out OUT [--batch-size 8]
     torchrun --nproc_per_node=K -m captum_igos explain-dataset ROOT --methods ... --out OUT
 
-From Python, :func:`explain_dataset` (a folder or list) and :func:`explain_images` (image
-files) return the table; :func:`run` takes a :class:`RunConfig` and returns a
-:class:`RunOutcome`. ``OUT`` receives ``results.csv`` (one row per image and method),
+From Python, :func:`~captum_igos.runs.explain_dataset` (a folder or list) and
+:func:`~captum_igos.runs.explain_images` (image files) return the table;
+:func:`~captum_igos.runs.run` takes a :class:`~captum_igos.runs.RunConfig` and returns a
+:class:`~captum_igos.runs.RunOutcome`. ``OUT`` receives ``results.csv`` (one row per
+image and method),
 ``summary.json`` (mean AUCs with 95% bootstrap intervals per method and class, images
 per second, failures, skipped entries) and ``report.html`` (a static page: the sortable
 table and a gallery).

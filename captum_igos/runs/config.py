@@ -1,4 +1,5 @@
-"""The settings of a run: one :class:`RunConfig`, built once by every command and the API.
+"""The settings of a run: one :class:`~captum_igos.runs.RunConfig`, built once by every
+command and by the Python API.
 
 Every field is one setting with one meaning in every command (``explain``, ``compare``,
 ``demo``, ``explain-dataset``) and in :func:`~captum_igos.runs.explain_dataset`; its
@@ -6,8 +7,8 @@ default and its check live here and nowhere else. The command line builds its op
 from :func:`options` (flag, help and type per field) and never checks a value itself.
 
 Checks run when the config is built, before any model is loaded or image read: a bad
-value raises :class:`ConfigError` (a ``ValueError``) or ``TypeError`` whose message names
-the setting and says what was expected and what was given.
+value raises :class:`~captum_igos.runs.ConfigError` (a ``ValueError``) or ``TypeError``
+whose message names the setting and says what was expected and what was given.
 
 Example:
     >>> RunConfig(methods=["gradcam"], metric_steps=8).metric_steps
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import MISSING, dataclass, field, fields, replace
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
 __all__ = [
@@ -75,7 +76,7 @@ class RunError(Exception):
 
 @dataclass(frozen=True)
 class Flag:
-    """How a :class:`RunConfig` field appears on the command line."""
+    """How a :class:`~captum_igos.runs.RunConfig` field appears on the command line."""
 
     flag: str
     help: str
@@ -233,10 +234,6 @@ class RunConfig:
                             f"unknown {', '.join(unknown)}")
         return cls(**values)
 
-    def with_(self, **changes: Any) -> RunConfig:
-        """A copy with ``changes`` (checked again)."""
-        return replace(self, **changes)
-
     @property
     def target_choice(self) -> str:
         """``"top1"``, ``"label"`` or the fixed class as given (stripped)."""
@@ -245,7 +242,8 @@ class RunConfig:
 
 
 def options() -> Iterator[tuple[str, Flag, Any]]:
-    """``(name, flag, default)`` of every :class:`RunConfig` field the command line sets."""
+    """``(name, flag, default)`` of every :class:`~captum_igos.runs.RunConfig` field the
+    command line sets."""
     for item in fields(RunConfig):
         flag = item.metadata.get("flag")
         if flag is not None:

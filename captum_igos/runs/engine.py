@@ -1,8 +1,9 @@
 """The run: list, split, explain in batches, store, then merge on rank 0.
 
-:func:`run` is what every command (``explain``, ``compare``, ``demo``,
-``explain-dataset``), :func:`explain_dataset` and :func:`explain_images` call, in one
-process or under ``torchrun``. Per rank:
+:func:`~captum_igos.runs.run` is what every command (``explain``, ``compare``, ``demo``,
+``explain-dataset``), :func:`~captum_igos.runs.explain_dataset` and
+:func:`~captum_igos.runs.explain_images` call, in one process or under ``torchrun``. Per
+rank:
 
 1. every rank lists the images (:mod:`~captum_igos.runs.sources`), loads the model and
    reads the targets (:mod:`~captum_igos.runs.labels`): anything wrong stops the run here,
@@ -405,9 +406,10 @@ def run(config: RunConfig, source: Source) -> RunOutcome:
             image files (``explain``, ``compare``, ``demo``).
 
     Raises:
-        ConfigError: a setting that cannot be used here (``root``, ``model``, ``layer``,
-            ``target``, ``device``), before any image is explained.
-        RunError: the output folder cannot be written, or ranks list different images.
+        ~captum_igos.runs.ConfigError: a setting that cannot be used here (``root``, ``model``,
+            ``layer``, ``target``, ``device``), before any image is explained.
+        ~captum_igos.runs.RunError: the output folder cannot be written, or ranks list different
+            images.
         KeyboardInterrupt: Ctrl-C, after ``summary.json`` says ``"interrupted"`` (one
             process) with every finished result kept.
     """
@@ -490,10 +492,10 @@ def explain_dataset(
 
     Raises:
         TypeError: an unknown setting name, or a value of the wrong type.
-        ConfigError: (a ``ValueError``) a value that cannot be used, named: unknown or no
-            methods, a batch size or step count below 1, a target that is not a class, a
-            ROOT with no image, a model that cannot be loaded. Always before any work.
-        RunError: the output folder cannot be written.
+        ~captum_igos.runs.ConfigError: (a ``ValueError``) a value that cannot be used, named:
+            unknown or no methods, a batch size or step count below 1, a target that is not a class,
+            a ROOT with no image, a model that cannot be loaded. Always before any work.
+        ~captum_igos.runs.RunError: the output folder cannot be written.
     """
     config = RunConfig.from_options(dict(settings, methods=methods, out=out,
                                          command="python"))
@@ -506,7 +508,8 @@ def explain_images(
     out: str | os.PathLike = "captum-igos-out",
     **settings: Any,
 ) -> list[dict]:
-    """:func:`explain_dataset` on a list of image files (what ``captum-igos explain`` runs)."""
+    """:func:`~captum_igos.runs.explain_dataset` on a list of image files (what
+    ``captum-igos explain`` runs)."""
     config = RunConfig.from_options(dict(settings, methods=methods, out=out,
                                          command="python"))
     return run(config, list(images)).rows

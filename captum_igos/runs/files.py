@@ -64,7 +64,8 @@ def write_figure(path: Path, fig: Any) -> None:
 
 
 def prepare_out(out: str) -> Path:
-    """Create the output folder and check it is writable (:class:`RunError` if not)."""
+    """Create the output folder and check it is writable (else
+    :class:`~captum_igos.runs.RunError`)."""
     path = Path(out)
     try:
         path.mkdir(parents=True, exist_ok=True)

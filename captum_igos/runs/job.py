@@ -79,7 +79,8 @@ def explain_batch(model: Model, method: str, settings: Mapping[str, Any],
             ``metric_ties``, ``autocast``, ...), recorded with every result.
         images: the ``N`` images (names and labels).
         inputs: the model inputs.
-        targets: the class of each image (a :class:`TargetClass`, or an index for top-1).
+        targets: the class of each image (a :class:`~captum_igos.runs.labels.TargetClass`,
+            or an index for top-1).
         probabilities: ``(N, classes)`` softmax outputs on the clean images.
     """
     from captum_igos.maps import empty_maps, saliency_map

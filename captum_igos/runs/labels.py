@@ -26,11 +26,9 @@ from typing import Any, NamedTuple
 
 from captum_igos.runs.config import ConfigError
 
-__all__ = ["TOP1", "TargetClass", "fixed_class", "label_classes", "read_class"]
+__all__ = ["TargetClass", "fixed_class", "label_classes", "read_class"]
 
 _WORDNET = re.compile(r"^n\d{8}$")
-#: ``label_rule`` of a result explained for its top-1 class.
-TOP1 = "top1"
 
 
 class TargetClass(NamedTuple):
@@ -95,8 +93,8 @@ def label_classes(labels: Sequence[str], loaded: Any, rule: str = "classes"
     """The class of each distinct label under ``rule`` (``classes`` or ``sorted``).
 
     Raises:
-        ConfigError: under ``classes``, labels that are not classes of the model (all of
-            them named); under ``sorted``, more labels than the model has classes.
+        ~captum_igos.runs.ConfigError: under ``classes``, labels that are not classes of the model
+            (all of them named); under ``sorted``, more labels than the model has classes.
     """
     distinct = sorted(set(labels))
     count = len(loaded.class_names)

@@ -269,8 +269,8 @@ METHODS = tuple(REGISTRY)
 
 
 def settings_for(name: str, values: Mapping[str, Any], layer_name: str | None = None) -> dict:
-    """The settings method ``name`` records for ``values`` (:class:`RunConfig` fields by
-    name, or any mapping of them)."""
+    """The settings method ``name`` records for ``values`` (the fields of a
+    :class:`~captum_igos.runs.RunConfig` by name, or any mapping of them)."""
     return REGISTRY[name].settings(values, layer_name)
 
 

@@ -74,7 +74,8 @@ def model_layer(loaded: Any, name: str | None, methods: Sequence[str]) -> tuple[
     """The CAM layer ``name`` (default: the model's) and its name.
 
     Raises:
-        ConfigError: an unknown layer, or a method that needs one when the model has none.
+        ~captum_igos.runs.ConfigError: an unknown layer, or a method that needs one when the model
+            has none.
     """
     from captum_igos.runs.methods import REGISTRY
 

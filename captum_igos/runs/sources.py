@@ -224,7 +224,7 @@ def list_images(root: str | os.PathLike, out: str | os.PathLike | None = None) -
         out: the run's output folder: never read as input when it lies under ``root``.
 
     Raises:
-        ConfigError: ``root`` is missing, not a folder or list, or names no image.
+        ~captum_igos.runs.ConfigError: ``root`` is missing, not a folder or list, or names no image.
     """
     root = Path(root)
     if root.is_dir():

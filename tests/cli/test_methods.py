@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from captum.attr import IntegratedGradients, LayerGradCam, Occlusion, Saliency
@@ -91,3 +93,41 @@ def test_the_benchmark_runs_every_registry_method():
 
     methods = faithfulness.build_methods(Loaded, settings, torch.zeros(1, 3, 8, 8))
     assert list(methods) == [method.title for method in REGISTRY.values()]
+
+
+def test_autocast_reaches_the_package_methods_and_the_metric_only_when_asked(monkeypatch):
+    """``autocast=<dtype>`` is passed to IGOS and to deletion_insertion for --autocast
+    float16/bfloat16 and never for none (the keyword is the library's; stubs stand in)."""
+    import captum_igos
+    import captum_igos.metrics
+    from captum_igos.runs.job import Model, explain_batch
+    from captum_igos.runs.sources import SourceImage
+
+    seen: list[tuple[str, object]] = []
+
+    def igos(self, inputs, **kwargs):
+        seen.append(("igos", kwargs.get("autocast", "absent")))
+        return torch.rand(inputs.shape[0], 1, *inputs.shape[-2:])
+
+    real_metric = captum_igos.metrics.deletion_insertion
+
+    def metric(*args, **kwargs):
+        seen.append(("metric", kwargs.pop("autocast", "absent")))
+        return real_metric(*args, **kwargs)
+
+    monkeypatch.setattr(captum_igos.IGOS, "attribute", igos)
+    monkeypatch.setattr(captum_igos.metrics, "deletion_insertion", metric)
+    from tests.runs import tiny_model
+
+    loaded = tiny_model.build()
+    model = Model(loaded, loaded.default_layer, "2")
+    x = torch.rand(1, 3, 32, 32)
+    for chosen in ("none", "bfloat16"):
+        config = RunConfig(autocast=chosen, metric_steps=2)
+        from captum_igos.runs.engine import result_settings
+
+        explain_batch(model, "igos", result_settings(config, "igos", model),
+                      [SourceImage(Path("x.png"), "x.png")], x, [1],
+                      torch.softmax(loaded.model(x), dim=1).detach())
+    assert seen == [("igos", "absent"), ("metric", "absent"),
+                    ("igos", torch.bfloat16), ("metric", torch.bfloat16)]
