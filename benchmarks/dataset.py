@@ -1,22 +1,22 @@
-"""Dataset speed: the per-image loop of ``explain`` against ``explain-dataset`` batches and ranks.
+"""Dataset speed: one image per call against ``explain-dataset`` batches and ranks.
 
 A 64-image folder is made from the bundled photo (the 8 views of
 ``benchmarks/_photos.py``, each in 8 seeded random crops, half of them mirrored, saved as
 JPEG). Every measurement is one fresh command, as a user runs it, on the offline default
 model (``efficientnet_lite0``, 224 px) on the CPU:
 
-- ``loop``: ``captum-igos explain IMAGE... --method M``, which explains one image at a
-  time (and also draws a deletion/insertion figure and writes the raw map per image);
+- ``loop``: ``captum-igos explain IMAGE... --methods M --batch-size 1``: one image per
+  call (the same engine, which also writes the raw map per image);
 - ``batch 8`` / ``batch 32``: ``captum-igos explain-dataset LIST --methods M --batch-size B``;
 - ``1 rank`` against ``2 ranks`` (``torchrun --standalone --nproc_per_node=2``), both at
   ``--batch-size 8`` with the machine's 2 cores: one process of 2 threads against two
   processes of 1 thread.
 
-Images per second come from each command's own clock (``explain``'s ``summary.json``
-``seconds``, ``explain-dataset``'s ``seconds_this_run``: the work after the model is
-loaded, files included); the whole command's wall time is shown beside it. Peak memory
-per rank is ``getrusage`` ``ru_maxrss``: of the ``explain`` process (``os.wait4``), and
-each rank's own as ``explain-dataset`` records it in ``summary.json`` (``ranks``).
+Images per second come from each command's own clock (``summary.json``
+``seconds_this_run``: the work after the model is loaded, files included); the whole
+command's wall time is shown beside it. Peak memory per rank is ``getrusage``
+``ru_maxrss``: of the ``explain`` process (``os.wait4``), and each rank's own as
+``explain-dataset`` records it in ``summary.json`` (``ranks``).
 
 Settings: the demo's light ones (``--optimizer nag --iterations 5 --igos-steps 5
 --rsi-steps 10 --metric-steps 16``), identical for every mode. Usage (repository root)::
@@ -98,11 +98,11 @@ def torchrun(ranks: int, *args: str) -> list[str]:
 
 
 def measure_loop(method: str, images: list[Path], out: Path, threads: int) -> dict:
-    wall, rss, status = run(cli("explain", *map(str, images), "--method", method, "--out",
-                                str(out), *SETTINGS), threads)
+    wall, rss, status = run(cli("explain", *map(str, images), "--methods", method,
+                                "--batch-size", "1", "--out", str(out), *SETTINGS), threads)
     summary = json.loads((out / "summary.json").read_text())
-    assert status == 0 and len(summary["results"]) == len(images), (status, summary["failures"])
-    return {"seconds": summary["seconds"], "wall": wall, "rss": [rss]}
+    assert status == 0 and summary["results"] == len(images), (status, summary["failures"])
+    return {"seconds": summary["seconds_this_run"], "wall": wall, "rss": [rss]}
 
 
 def measure_dataset(method: str, listing: Path, count: int, out: Path, batch: int,
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             f"`{' '.join(SETTINGS[:-3])}` (the demo's). Grad-CAM on {counts['gradcam']} "
             f"images, RSI-Grad-CAM on {counts['rsi-gradcam']}, I-GOS on {counts['igos']} "
             f"(fewer for the slow methods, to keep the run within the shared machine's time). "
-            f"loop = `captum-igos explain` (one image at a time, also a figure per image), "
+            f"loop = `captum-igos explain --batch-size 1` (one image per call, raw maps saved), "
             f"batch B = `explain-dataset --batch-size B`; loop and batches with 1 thread; "
             f"1 rank x 2 threads against 2 ranks x 1 thread (torchrun, gloo) at batch 8. "
             f"Seconds are each command's own (after the model is loaded), wall includes "

@@ -9,7 +9,7 @@ probability, pixels ranked by the signed channel sum). Printed as a table and wr
 ``benchmarks/results/faithfulness.md`` and ``.csv`` (``faithfulness-quick.*`` with
 ``--quick``), with seconds per image for each method.
 
-Methods: every entry of the method registry (``captum_igos.cli.methods.REGISTRY``, the
+Methods: every entry of the method registry (``captum_igos.runs.methods.REGISTRY``, the
 one the command line uses), named by class: IGOS, IGOSPlusPlus, LayerRSIGradCam (this
 package), Captum's LayerGradCam, IntegratedGradients (black baseline here), Saliency,
 Occlusion, and a random map. Captum's methods explain the raw logit (their convention),
@@ -46,10 +46,10 @@ from torch import Tensor
 
 from benchmarks._measure import time_call
 from benchmarks._photos import PHOTO_SOURCES, photo_views
-from captum_igos.cli.methods import BLACK_IMAGE, REGISTRY, Request, compute, settings_for
 from captum_igos.maps import saliency_map
 from captum_igos.metrics import deletion_insertion
 from captum_igos.models import load_model
+from captum_igos.runs.methods import BLACK_IMAGE, REGISTRY, Request, compute, settings_for
 
 RESULTS = Path(__file__).resolve().parent / "results"
 #: Largest ratio of the metric's time to the time of its bare forward passes.
@@ -81,10 +81,11 @@ INFIDELITY_NOISE = 0.1
 
 
 def option_values(settings: Settings) -> dict:
-    """The registry's option values (by ``dest``) for these benchmark settings."""
+    """The registry's setting values (RunConfig field names) for these benchmark settings."""
     values = {"rsi_steps": settings.rsi_steps, "ig_steps": settings.ig_steps,
               "ig_baselines": BLACK_IMAGE, "occlusion_window": settings.occlusion_window,
-              "occlusion_stride": settings.occlusion_stride, "batch_size": settings.batch,
+              "occlusion_stride": settings.occlusion_stride,
+              "internal_batch_size": settings.batch,
               "random_size": None}
     mask = dict(settings.mask_kwargs)  # IGOS / IGOSPlusPlus: else the library's defaults
     values.update(iterations=mask.get("iterations"), igos_steps=mask.get("n_steps"))

@@ -62,7 +62,7 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(torch|torchvision|captum|numpy|matplotlib|PIL|tqdm|argparse|collections"
                r"|typing|os|pathlib|types|warnings)(\..*)?"),
     (r"py:.*", r"captum_igos\._.*"),
-    (r"py:.*", r"(nn\.)?Module|Tensor|ReshapeTransform|captum_igos\.dataset\.sharding\.T"),
+    (r"py:.*", r"(nn\.)?Module|Tensor|ReshapeTransform|captum_igos\.runs\.sharding\.T"),
     (r"py:(exc|class|obj)",
      r"([A-Za-z]*(Error|Exception|Warning))( / [A-Za-z]*Error)*|int|float|str|bool|None"),
 ]

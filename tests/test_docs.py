@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 import captum_igos
-from tests.dataset.test_report import browser
+from tests.runs.test_report import browser
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -80,7 +80,7 @@ def test_api_reference_has_the_public_names_and_their_formulas(site):
                  "captum_igos.metrics.deletion_insertion",
                  "captum_igos.metrics.pointing_game", "captum_igos.maps.saliency_map",
                  "captum_igos.targets.DetectionScore", "captum_igos.models.load_model",
-                 "captum_igos.dataset.explain_dataset"):
+                 "captum_igos.runs.explain_dataset"):
         assert f'id="{name}"' in api, f"the API reference lacks {name}"
     text = page_text(site / "api.html")
     for cls in METHOD_PAGES.values():
@@ -178,7 +178,7 @@ def test_every_reference_to_this_package_must_resolve():
     def is_ignored(target: str) -> bool:
         return any(pattern.fullmatch(target) for pattern in ignored)
 
-    assert not is_ignored("captum_igos.IGOS") and not is_ignored("captum_igos.cli.REGISTRY")
+    assert not is_ignored("captum_igos.IGOS") and not is_ignored("captum_igos.runs.REGISTRY")
     assert not is_ignored("captum_igos.metrics.no_such_function")
     assert is_ignored("torch.Tensor") and is_ignored("captum_igos._utils.batching.rows_per_pass")
 

@@ -144,7 +144,8 @@ def test_sdist_holds_the_package_and_leaves_the_tests_out(built):
         names = {name[len(prefix):] for name in archive.getnames() if name.startswith(prefix)}
     for required in ("pyproject.toml", "README.md", "LICENSE", "CHANGELOG.md", "CITATION.cff",
                      "captum_igos/__init__.py", "captum_igos/py.typed",
-                     "captum_igos/_core/igos.py", "captum_igos/dataset/engine.py"):
+                     "captum_igos/_core/igos.py", "captum_igos/runs/engine.py",
+                     "captum_igos/runs/templates/report.html"):
         assert required in names, f"the sdist lacks {required}"
     package = {str(p.relative_to(ROOT)) for p in (ROOT / "captum_igos").rglob("*.py")}
     assert package <= names, f"the sdist lacks {sorted(package - names)}"
@@ -161,6 +162,7 @@ def test_wheel_ships_the_typed_package_and_its_metadata(built):
         info = f"captum_igos-{captum_igos.__version__}.dist-info"
         metadata = archive.read(f"{info}/METADATA").decode()
     assert "captum_igos/py.typed" in names
+    assert "captum_igos/runs/templates/report.html" in names  # report.html's template
     assert f"{info}/licenses/LICENSE" in names
     assert not any(name.startswith(("tests/", "benchmarks/")) for name in names)
     assert "License-Expression: BSD-3-Clause" in metadata

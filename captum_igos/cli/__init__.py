@@ -1,30 +1,21 @@
-"""``captum-igos``: explain images from the command line.
+"""``captum-igos``: the command line. It parses arguments and prints; the work is
+:mod:`captum_igos.runs`, the one run engine, which never imports this package.
 
-Three commands::
+Four commands, one engine, one set of options::
 
-    captum-igos explain IMAGE... --method igos [--method gradcam ...] [options]
+    captum-igos explain IMAGE... --methods igos[,gradcam,...] [options]
     captum-igos compare IMAGE... --methods igos,igos++,rsi-gradcam,gradcam [options]
     captum-igos demo [--out DIR]
     captum-igos explain-dataset ROOT --methods igos,gradcam --out OUT   (torchrun too)
 
-For every image and method, ``OUT/<image>/`` receives ``<method>.png`` (heatmap over the
-image), ``<method>.npy`` (the raw map, float32 ``(H, W)`` at the model's input size, as
-the metrics rank it), ``<method>_curves.png`` (deletion/insertion curves) and
-``<method>.json`` (class, probability, AUCs, seconds, settings, curves); ``compare`` adds
-``compare.png``; ``OUT/summary.json`` summarises the run (rewritten after every result,
-``status`` running, finished or interrupted). ``<image>`` is the file's stem with every
-character but letters, digits, ``_`` and ``-`` made ``_``, plus a short hash where two
-images share one (:func:`~captum_igos.cli.files.image_keys`). Ctrl-C at any moment exits
-with status 130 and one line. Files are written to a
-temporary name and renamed, so an interrupted run never leaves a half-written file; a
-rerun skips every image/method whose results exist with the same settings. A bad image
-is reported and the others go on; the exit status is 1 if anything failed, 2 for a
-usage error.
+Each writes ``OUT/results.csv``, ``OUT/summary.json`` and ``OUT/report.html`` (see
+:mod:`captum_igos.runs`); ``compare`` and ``demo`` add ``OUT/compare/<image>.png``. A
+rerun does only what is missing. A bad image is reported and the others go on; the exit
+status is 1 if anything failed, 2 for a usage error, 130 after Ctrl-C (one line; every
+finished result is kept).
 
-Layout: :mod:`~captum_igos.cli.methods` (the method registry, shared with the
-benchmarks), :mod:`~captum_igos.cli.parser` (arguments), :mod:`~captum_igos.cli.explain`
-(compute a result, then write it), :mod:`~captum_igos.cli.files` (atomic writes, folder
-names), :mod:`~captum_igos.cli.interrupts` (Ctrl-C held while a result is committed).
+Layout: :mod:`~captum_igos.cli.parser` (arguments -> :class:`~captum_igos.runs.RunConfig`)
+and this module (run, print).
 """
 
 from __future__ import annotations
@@ -34,33 +25,32 @@ import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from captum_igos.cli.errors import PROG, CLIError
-from captum_igos.cli.interrupts import held_interrupts
+from captum_igos.cli.errors import PROG
+from captum_igos.runs.interrupts import held_interrupts
 
 if TYPE_CHECKING:  # the static view of the lazy names below
-    from captum_igos.cli.explain import attribute
-    from captum_igos.cli.methods import METHODS, REGISTRY
     from captum_igos.cli.parser import DEFAULT_OUT, DEMO_METHODS, DEMO_SETTINGS, build_parser
+    from captum_igos.runs.methods import METHODS, REGISTRY
 
 __all__ = [
-    "CLIError",
     "DEFAULT_OUT",
     "DEMO_METHODS",
     "DEMO_SETTINGS",
     "METHODS",
     "PROG",
     "REGISTRY",
-    "attribute",
     "build_parser",
     "main",
 ]
 
 #: Names imported on first use: nothing heavy (PyTorch) is imported before ``main`` runs.
 _HOMES = {
-    "attribute": "explain", "execute": "explain", "METHODS": "methods", "REGISTRY": "methods",
-    "DEFAULT_OUT": "parser", "DEMO_METHODS": "parser", "DEMO_SETTINGS": "parser",
-    "build_parser": "parser",
+    "METHODS": "captum_igos.runs.methods", "REGISTRY": "captum_igos.runs.methods",
+    "DEFAULT_OUT": "captum_igos.cli.parser", "DEMO_METHODS": "captum_igos.cli.parser",
+    "DEMO_SETTINGS": "captum_igos.cli.parser", "build_parser": "captum_igos.cli.parser",
 }
+#: Lines of each kind printed at the end of a run (the rest is in summary.json).
+SHOWN = 5
 
 INTERRUPTED = f"{PROG}: interrupted; finished results are kept, rerun to resume"
 
@@ -71,7 +61,7 @@ def __getattr__(name: str) -> Any:
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module 'captum_igos.cli' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"captum_igos.cli.{home}"), name)
+    return getattr(importlib.import_module(home), name)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -91,41 +81,58 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     with held_interrupts():  # PyTorch's C++ start-up aborts on a Ctrl-C inside it
-        from captum_igos.cli.explain import execute
-        from captum_igos.cli.parser import DEMO_METHODS, build_parser
+        from captum_igos.cli.parser import flag_of, parse
+        from captum_igos.runs import engine
+        from captum_igos.runs.config import ConfigError, RunError
 
     try:
-        options = build_parser().parse_args(argv)
+        namespace, config = parse(argv)
     except SystemExit as stop:  # --help, or a usage error already printed on one line
         return stop.code if isinstance(stop.code, int) else 2
-    if options.command == "explain-dataset":
-        methods, images = options.methods, []
-    elif options.command == "explain":
-        methods = [m for group in (options.methods or [["igos"]]) for m in group]
-        images = options.images
-    else:
-        methods = options.methods or list(DEMO_METHODS)
-        if options.command == "demo":
-            with held_interrupts():
-                from captum_igos.models import sample_image_path
+    if namespace.command == "explain-dataset":
+        source: Any = namespace.root
+    elif namespace.command == "demo":
+        with held_interrupts():
+            from captum_igos.models import sample_image_path
 
-            images = [str(sample_image_path())]
-        else:
-            images = options.images
-    methods = list(dict.fromkeys(methods))
+        source = [str(sample_image_path())]
+    else:
+        source = namespace.images
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            if options.command == "explain-dataset":
-                with held_interrupts():
-                    from captum_igos.cli.dataset import run_command
-                    from captum_igos.dataset import run_dataset  # noqa: F401  (its imports)
-
-                return run_command(options)
-            return execute(options, methods, images, compare=options.command != "explain")
-    except CLIError as error:
+            warnings.simplefilter("ignore", UserWarning)  # empty maps are listed at the end
+            outcome = engine.run(config, source)
+    except ConfigError as error:
+        print(f"{PROG}: error: {flag_of(error.setting)}: {error.message}", file=sys.stderr)
+        return 1
+    except (RunError, OSError) as error:  # OSError: e.g. a disk full while writing failures
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 1
+    if outcome.summary:
+        _print_outcome(outcome.summary, config)
+    return outcome.status
+
+
+def _print_some(kind: str, lines: list[str]) -> None:
+    for line in lines[:SHOWN]:
+        print(f"{PROG}: {kind}: {line}", file=sys.stderr)
+    if len(lines) > SHOWN:
+        print(f"{PROG}: ... and {len(lines) - SHOWN} more, listed in summary.json",
+              file=sys.stderr)
+
+
+def _print_outcome(summary: dict, config: Any) -> None:
+    """The end of a run on stderr: failures, empty maps, entries left out, one total."""
+    _print_some("failed", [f"{f['image']}{f' [{m}]' if (m := f.get('method')) else ''}: "
+                           f"{f['error']}" for f in summary["failures"]])
+    _print_some("warning", [f"{e['image']} [{e['method']}]: empty map"
+                            f"{': ' + e['warning'] if e.get('warning') else ''}"
+                            for e in summary["empty_maps"]])
+    _print_some("skipped", [f"{s['entry']}: {s['reason']}" for s in summary["skipped"]])
+    out = config.out.rstrip("/")
+    print(f"{PROG}: {summary['results']} result(s) for {summary['images']} image(s), "
+          f"{summary['images_this_run']} image(s) explained now, "
+          f"{len(summary['failures'])} failure(s); {out}/report.html", file=sys.stderr)
 
 
 if __name__ == "__main__":  # pragma: no cover

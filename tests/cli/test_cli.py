@@ -1,4 +1,5 @@
-"""The ``captum-igos`` command end to end on the offline model, with tiny settings."""
+"""The ``captum-igos`` command end to end: every command is the run engine on a list of
+files; the offline model where numbers are compared with the library, else the tiny one."""
 
 from __future__ import annotations
 
@@ -18,8 +19,13 @@ from PIL import Image
 from captum_igos import cli, models
 from captum_igos.maps import saliency_map
 from captum_igos.metrics import deletion_insertion
+from tests.runs.test_dataset import read_csv
 
 FAST = ["--metric-steps", "2", "--quiet"]
+#: The tiny random-weight model (tests/runs/tiny_model.py) with light settings.
+TINY = ["--model", "tests.runs.tiny_model:build", "--device", "cpu", "--batch-size", "1",
+        "--iterations", "1", "--igos-steps", "2", "--mask-size", "4", "--rsi-steps", "2",
+        "--ig-steps", "2", "--occlusion-window", "8", "--occlusion-stride", "8", *FAST]
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +33,7 @@ def lite0():
     return models.load_model()
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def cached_model(lite0, monkeypatch):
     """Load the default model once per module; other names go through the real loader."""
     real = models.load_model
@@ -58,140 +64,194 @@ def one_error_line(err: str) -> str:
     return lines[0]
 
 
-def test_explain_writes_maps_curves_and_summary(tmp_path, capsys, lite0, photo):
+def records(out: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((out / "records").rglob("*.json"))]
+
+
+def test_explain_gives_the_numbers_of_the_library(tmp_path, capsys, lite0, cached_model, photo):
     out = tmp_path / "out"
     sample = models.sample_image_path()
-    status, err = run(["explain", sample, photo, "--method", "gradcam,random", "--out", out,
+    status, err = run(["explain", sample, photo, "--methods", "gradcam,random", "--out", out,
                        *FAST], capsys)
     assert status == 0, err
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["model"] == "efficientnet_lite0" and summary["failures"] == []
-    assert [(r["image"], r["method"]) for r in summary["results"]] == [
+    table = read_csv(out / "results.csv")
+    assert [(r["image"], r["method"]) for r in table] == [
         (str(sample), "gradcam"), (str(sample), "random"), (str(photo), "gradcam"),
         (str(photo), "random")]
-    for key in ("grace_hopper", "photo"):
-        names = sorted(p.name for p in (out / key).iterdir())
-        assert names == ["gradcam.json", "gradcam.npy", "gradcam.png", "gradcam_curves.png",
-                         "random.json", "random.npy", "random.png", "random_curves.png"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["command"] == "explain" and summary["model"] == "efficientnet_lite0"
+    assert summary["failures"] == [] and summary["results"] == 4
+    assert (out / "report.html").is_file()
     assert not [p for p in out.rglob(".*")], "temporary files left behind"
     umask = os.umask(0)
     os.umask(umask)
     modes = {p.stat().st_mode & 0o777 for p in out.rglob("*") if p.is_file()}
     assert modes == {0o666 & ~umask}, "results must be ordinary files, not mkstemp's 0600"
 
-    # The numbers are those of the library called directly.
     x = lite0.batch(models.sample_image())
     with torch.no_grad():
         probabilities = lite0.model(x).softmax(dim=1)[0]
-    record = summary["results"][0]
-    assert record["class_name"] == "academic gown" == lite0.class_names[record["class_index"]]
+    record = next(r for r in records(out) if r["image"] == str(sample) and
+                  r["method"] == "gradcam")
+    target = record["target"]
+    assert record["class_name"] == "academic gown" == lite0.class_names[target]
+    assert record["label_rule"] is None and record["settings"]["target"] == "top1"
     assert record["probability"] == pytest.approx(probabilities.max().item(), rel=1e-5)
-    target = record["class_index"]
     expected = LayerGradCam(lite0.model, lite0.model.bn2).attribute(x, target=target).detach()
-    heatmap = np.load(out / "grace_hopper" / "gradcam.npy")
+    heatmap = np.load(out / record["map"])
     assert heatmap.shape == (224, 224) and heatmap.dtype == np.float32
     np.testing.assert_allclose(heatmap, saliency_map(expected, (224, 224), 1)[0].numpy(),
                                rtol=1e-4, atol=1e-6)
-    curves = deletion_insertion(lite0.model, x, expected, target=[record["class_index"]], n_steps=2)
+    curves = deletion_insertion(lite0.model, x, expected, target=[target], n_steps=2)
     assert record["deletion_auc"] == pytest.approx(curves.deletion_auc.item(), rel=1e-4)
     assert record["insertion_auc"] == pytest.approx(curves.insertion_auc.item(), rel=1e-4)
-    assert record["attribution_seconds"] >= 0 and record["metric_seconds"] > 0
-    assert Image.open(out / "grace_hopper" / "gradcam.png").size == (400, 400)
+    # the two images went through in one call: seconds is the batch's time shared evenly
+    assert record["batch_images"] == 2
+    assert record["seconds"] == pytest.approx(record["batch_seconds"] / 2, abs=1e-4)
+    assert Image.open(out / record["picture"]).size == (224, 224)
+
+
+def test_seconds_is_named_for_what_it_is_in_the_csv_and_the_report(tmp_path, capsys, photo):
+    second = tmp_path / "second.png"
+    second.write_bytes(photo.read_bytes())
+    out = tmp_path / "out"
+    status, err = run(["explain", photo, second, "--methods", "saliency", "--out", out,
+                       *TINY, "--batch-size", "2"], capsys)
+    assert status == 0, err
+    table = read_csv(out / "results.csv")
+    assert [r["batch_images"] for r in table] == ["2", "2"]
+    assert table[0]["batch_seconds"] == table[1]["batch_seconds"]
+    assert float(table[0]["seconds"]) == pytest.approx(float(table[0]["batch_seconds"]) / 2,
+                                                       abs=1e-4)
+    report = (out / "report.html").read_text()
+    assert "seconds = batch_seconds / batch_images" in report
+    assert "<th>batch_seconds</th><th>batch_images</th>" in report
 
 
 def test_rerun_resumes_and_keeps_what_is_written(tmp_path, capsys, photo):
     out = tmp_path / "out"
-    argv = ["explain", photo, "--method", "saliency", "--method", "random", "--out", out, *FAST]
+    argv = ["explain", photo, "--methods", "saliency", "--method", "random", "--out", out, *TINY]
     assert run(argv, capsys)[0] == 0
-    folder = out / "photo"
-    stamps = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*.png") if "pictures" in p.parts}
 
+    status, err = run([*argv, "--internal-batch-size", "3"], capsys)  # speed only: reused
+    assert status == 0 and "2 result(s) for 1 image(s), 0 image(s) explained now" in err
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+
+    random_record = next((out / "records").glob("random-*/**/*.json"))
+    random_record.unlink()  # an interrupted result is redone, alone
     status, err = run(argv, capsys)
-    assert status == 0 and "2 result(s) (2 already there)" in err
-    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == stamps
+    assert status == 0 and "1 image(s) explained now" in err and random_record.is_file()
+    saliency = next(p for p in stamps if "saliency" in str(p))
+    assert saliency.stat().st_mtime_ns == stamps[saliency]
 
-    (folder / "random_curves.png").unlink()  # an interrupted item is redone, alone
-    status, err = run(argv, capsys)
-    assert status == 0 and "(1 already there)" in err
-    assert (folder / "random_curves.png").is_file()
-    assert (folder / "saliency.png").stat().st_mtime_ns == stamps["saliency.png"]
-
-    # Other settings never overwrite silently.
+    # Other settings: stored beside, never over, the first results.
     status, err = run([*argv, "--seed", "1"], capsys)
-    assert status == 1
-    assert "random.json exists with other settings (method_settings" in err
-    assert (folder / "saliency.png").stat().st_mtime_ns == stamps["saliency.png"]
-    status, err = run([*argv, "--seed", "1", "--force"], capsys)
-    assert status == 0 and "(0 already there)" in err
-    assert json.loads((folder / "random.json").read_text())["method_settings"]["seed"] == 1
-
-
-def test_a_result_scored_under_another_tie_rule_is_not_reused(tmp_path, capsys, photo):
-    out = tmp_path / "out"
-    argv = ["explain", photo, "--method", "random", "--out", out, *FAST]
-    assert run(argv, capsys)[0] == 0
-    record_path = out / "photo" / "random.json"
-    record = json.loads(record_path.read_text())
-    assert record["metric_ties"] == "random"
-    record["metric_ties"] = "raster"  # as scored before the metric's tie rule changed
-    record_path.write_text(json.dumps(record))
-    status, err = run(argv, capsys)
-    assert status == 1 and "random.json exists with other settings (metric_ties" in err
+    assert status == 0 and "1 image(s) explained now" in err
+    seeds = sorted(r["settings"]["method_settings"].get("seed", -1) for r in records(out)
+                   if r["method"] == "random")
+    assert seeds == [0, 1]
+    assert all(r["settings"]["metric_ties"] == "random" for r in records(out))
+    status, err = run([*argv, "--force"], capsys)
+    assert status == 0 and "1 image(s) explained now" in err
 
 
 def test_bad_images_are_reported_and_the_rest_goes_on(tmp_path, capsys, photo):
     corrupt = tmp_path / "corrupt.jpg"
     corrupt.write_bytes(b"not an image at all")
     out = tmp_path / "out"
-    status, err = run(["explain", tmp_path / "missing.jpg", corrupt, photo, "--method", "random",
-                       "--out", out, *FAST], capsys)
+    status, err = run(["explain", tmp_path / "missing.jpg", corrupt, photo, "--methods",
+                       "random", "--out", out, *TINY], capsys)
     assert status == 1
     lines = err.splitlines()
-    assert any(line.startswith("captum-igos: failed: cannot read image '")
-               and "missing.jpg': no such file" in line for line in lines)
+    assert any(line.startswith("captum-igos: failed: ") and "missing.jpg': no such file"
+               in line for line in lines)
     assert any("corrupt.jpg': not a readable image" in line for line in lines)
     assert "Traceback" not in err
-    assert (out / "photo" / "random.png").is_file()
+    assert [r["image"] for r in read_csv(out / "results.csv")] == [str(photo)]
     summary = json.loads((out / "summary.json").read_text())
-    assert len(summary["results"]) == 1 and len(summary["failures"]) == 2
+    assert summary["results"] == 1 and len(summary["failures"]) == 2
 
 
 def test_a_failing_write_leaves_no_partial_file(tmp_path, capsys, photo, monkeypatch):
-    import captum_igos.visualization as visualization
+    from captum_igos.runs.store import ResultStore
 
-    def broken(fig, path, **kwargs):
-        Path(path).write_bytes(b"half a png")
+    real = ResultStore.write_picture
+
+    def broken(self, path, picture):
+        if "input" in path.parts:
+            return real(self, path, picture)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
         raise OSError("disk full")
 
-    monkeypatch.setattr(visualization, "save_figure", broken)
+    monkeypatch.setattr(ResultStore, "write_picture", broken)
     out = tmp_path / "out"
-    status, err = run(["explain", photo, "--method", "random", "--out", out, *FAST], capsys)
-    assert status == 1 and "[random]: OSError: disk full" in err
-    assert sorted(p.name for p in (out / "photo").iterdir()) == ["random.npy"]
+    status, err = run(["explain", photo, "--methods", "random", "--out", out, *TINY], capsys)
+    assert status == 1 and "photo.png [random]: OSError: disk full" in err
+    assert not list((out / "records").rglob("*.json"))
+    assert not [p for p in out.rglob(".*")], "temporary files left behind"
 
 
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--method", "gradkam"], "argument --method: unknown method 'gradkam'; choose from igos"),
+        (["--methods", "gradkam"], "argument --methods: expected method names from igos, "),
+        (["--method", "gradkam"], "argument --methods: expected method names from igos, "),
         (["--model", "no_such_net"], "--model: expected a model name: 'efficientnet_lite0'"),
         (["--layer", "blocks.99"], "--layer: expected a layer name of model 'efficientnet_lite0'"),
-        (["--target", "1000"], r"--target: expected a class index in [0, 999], got 1000"),
-        (["--target", "unicorn"], "--target: expected a class index in [0, 999] or an ImageNet"),
-        (["--metric-steps", "0"], "argument --metric-steps: expected a positive integer, got '0'"),
+        (["--target", "1000"], "--target: expected top1, label, a class index in [0, 999]"),
+        (["--target", "unicorn"], "a class name or an ImageNet WordNet id of model "
+         "'efficientnet_lite0', got 'unicorn'"),
+        (["--metric-steps", "0"], "argument --metric-steps: expected a positive integer, got 0"),
+        (["--batch-size", "0"], "argument --batch-size: expected a positive integer, got 0"),
+        (["--metric-st", "3"], "--metric-st is not an option (abbreviations are not accepted); "
+         "write --metric-steps"),
+        (["--batch", "2"], "--batch is not an option (abbreviations are not accepted); write "
+         "--batch-size"),
+        (["--internal", "2"], "write --internal-batch-size"),
     ],
 )
-def test_usage_errors_are_one_line(tmp_path, capsys, photo, extra, message):
+def test_usage_errors_are_one_line(tmp_path, capsys, cached_model, photo, extra, message):
     status, err = run(["explain", photo, "--out", tmp_path / "out", *FAST, *extra], capsys)
     assert status in (1, 2)
     line = one_error_line(err)
     assert line.startswith("captum-igos") and message in line
 
 
+def test_the_method_alias_and_every_flag_work_in_every_command(tmp_path, capsys, photo):
+    for command, extra in (("explain", [photo]), ("compare", [photo]), ("demo", [])):
+        out = tmp_path / command
+        status, err = run([command, *extra, "--method", "saliency", "--methods", "random",
+                           "--out", out, *TINY], capsys)
+        assert status == 0, err
+        assert [r["method"] for r in read_csv(out / "results.csv")] == ["saliency", "random"]
+
+
+def test_a_factory_that_fails_is_one_line_naming_it(tmp_path, capsys, photo, monkeypatch):
+    from tests.runs import tiny_model
+
+    monkeypatch.setattr(tiny_model, "no_argument", lambda: None, raising=False)
+    monkeypatch.setattr(tiny_model, "a_name", lambda device: "tiny", raising=False)
+    status, err = run(["explain", photo, "--out", tmp_path / "o", "--model",
+                       "tests.runs.tiny_model:no_argument", *FAST], capsys)
+    line = one_error_line(err)
+    assert status == 1 and line.startswith("captum-igos: error: --model: "
+                                           "'tests.runs.tiny_model:no_argument' failed when "
+                                           "called with the device 'cpu': TypeError: ")
+    status, err = run(["explain", photo, "--out", tmp_path / "o", "--model",
+                       "tests.runs.tiny_model:a_name", *FAST], capsys)
+    assert "expected 'tests.runs.tiny_model:a_name' to return a captum_igos.models.LoadedModel, "\
+        "got str" in one_error_line(err)
+    status, err = run(["explain", photo, "--out", tmp_path / "o", "--model",
+                       "tests.runs.no_such_module:build", *FAST], capsys)
+    assert "--model: cannot import 'tests.runs.no_such_module:build'" in one_error_line(err)
+    assert not (tmp_path / "o").exists()
+
+
 def test_unwritable_output_folder(tmp_path, capsys, photo):
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    status, err = run(["explain", photo, "--out", blocker / "out", *FAST], capsys)
+    status, err = run(["explain", photo, "--out", blocker / "out", *TINY], capsys)
     assert status == 1
     assert one_error_line(err).startswith(f"captum-igos: error: cannot write to output folder "
                                           f"'{blocker / 'out'}': ")
@@ -199,8 +259,8 @@ def test_unwritable_output_folder(tmp_path, capsys, photo):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message when CUDA is absent")
 def test_cuda_requested_without_a_device(tmp_path, capsys, photo):
-    status, err = run(["explain", photo, "--device", "cuda", "--out", tmp_path, *FAST], capsys)
-    assert status == 1 and "--device cuda: no CUDA device is available" in one_error_line(err)
+    status, err = run(["explain", photo, "--out", tmp_path, *TINY, "--device", "cuda"], capsys)
+    assert status == 1 and "--device: expected a CUDA device" in one_error_line(err)
 
 
 def test_unavailable_model_fails_fast_with_one_line(tmp_path, capsys, photo, monkeypatch):
@@ -216,36 +276,36 @@ def test_unavailable_model_fails_fast_with_one_line(tmp_path, capsys, photo, mon
     assert "weights of torchvision model 'resnet18' are not in the local cache" in line
 
 
-def test_compare_draws_all_methods_and_reuses_finished_ones(tmp_path, capsys, photo):
+def test_compare_draws_all_methods_and_redraws_only_what_is_missing(tmp_path, capsys, photo):
     out = tmp_path / "out"
     argv = ["compare", photo, "--methods", "gradcam,igos,rsi-gradcam,ig,occlusion", "--out", out,
-            "--iterations", "1", "--igos-steps", "2", "--rsi-steps", "2",
-            "--ig-steps", "2", "--occlusion-window", "112", "--occlusion-stride", "112", *FAST]
+            *TINY]
     status, err = run(argv, capsys)
     assert status == 0, err
-    figure = out / "photo" / "compare.png"
-    assert Image.open(figure).size == (6 * 250, 250)
+    figure = next((out / "compare").rglob("*.png"))
+    width, height = Image.open(figure).size
+    assert width > 3 * height  # the image and five methods side by side
+    assert 'alt="' + str(photo) + ' compare"' in (out / "report.html").read_text()
     figure.unlink()
     status, err = run(argv, capsys)
-    assert status == 0 and "(5 already there)" in err and figure.is_file()
-    records = json.loads((out / "summary.json").read_text())["results"]
-    igos = next(r for r in records if r["method"] == "igos")
-    assert igos["method_settings"] == {"mask_size": 28, "iterations": 1, "n_steps": 2,
-                                       "optimizer": "line_search", "objective": "normalized",
-                                       "seed": 0,
-                                       "internal_batch_size": None}
-    heatmap = np.load(out / "photo" / "igos.npy")
-    assert heatmap.min() >= 0 and 0 < heatmap.max() <= 1  # I-GOS heatmaps are 1 - up(M)
+    assert status == 0 and "0 image(s) explained now" in err and figure.is_file()
+    igos = next(r for r in records(out) if r["method"] == "igos")
+    assert igos["settings"]["method_settings"] == {
+        "mask_size": 4, "iterations": 1, "n_steps": 2, "optimizer": "line_search",
+        "objective": "normalized", "seed": 0, "internal_batch_size": None}
+    heatmap = np.load(out / igos["map"])
+    assert heatmap.min() >= 0 and heatmap.max() <= 1  # I-GOS heatmaps are 1 - up(M)
 
 
-def test_demo_explains_the_bundled_photo(tmp_path, capsys):
+def test_demo_explains_the_bundled_photo(tmp_path, capsys, cached_model):
     status, err = run(["demo", "--methods", "gradcam", "--out", tmp_path, *FAST], capsys)
     assert status == 0, err
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["command"] == "demo"
-    assert summary["results"][0]["image"] == str(models.sample_image_path())
-    assert summary["results"][0]["class_name"] == "academic gown"
-    assert (tmp_path / "grace_hopper" / "compare.png").is_file()
+    assert summary["command"] == "demo" and summary["metric_steps"] == 2
+    rows = read_csv(tmp_path / "results.csv")
+    assert rows[0]["image"] == str(models.sample_image_path())
+    assert rows[0]["class_name"] == "academic gown"
+    assert (tmp_path / "compare" / "grace_hopper.jpg.png").is_file()
 
 
 def test_help_explains_every_option():
@@ -258,6 +318,7 @@ def test_help_explains_every_option():
             assert action.help, f"{name}: {action.option_strings or action.dest} has no help"
             for option in action.option_strings:
                 assert option in text
+        assert "images per call" in text and "rows per forward pass" in text
     assert all(method in parser.format_help() for method in cli.METHODS)
 
 
@@ -271,35 +332,41 @@ def test_python_dash_m_runs_the_command():
 
 
 def test_an_all_zero_map_is_drawn_as_the_plain_image(tmp_path, capsys, photo, monkeypatch):
-    """Captum's visualize_image_attr cannot scale an all-zero map (I-GOS returns one when
-    its optimisation stops at once); the overlay shows the image and says so."""
-    real = cli.attribute
+    from captum_igos.runs import methods
 
-    def zero_for_random(name, context, inputs, target, settings):
-        result = real(name, context, inputs, target, settings)
+    real = methods.compute
+
+    def zero_for_random(name, request):
+        result = real(name, request)
         return torch.zeros_like(result) if name == "random" else result
 
-    monkeypatch.setattr(cli.explain, "attribute", zero_for_random)
+    monkeypatch.setattr(methods, "compute", zero_for_random)
     out = tmp_path / "out"
-    status, err = run(["compare", photo, "--methods", "random,saliency", "--out", out, *FAST],
+    status, err = run(["compare", photo, "--methods", "random,saliency", "--out", out, *TINY],
                       capsys)
     assert status == 0, err
-    assert Image.open(out / "photo" / "random.png").size == (400, 400)
-    assert np.load(out / "photo" / "random.npy").max() == 0
-    assert Image.open(out / "photo" / "compare.png").size == (2 * 250, 250)  # image + saliency
+    random = next(r for r in records(out) if r["method"] == "random")
+    assert random["map_status"] == "empty" and np.load(out / random["map"]).max() == 0
+    assert np.array_equal(np.asarray(Image.open(out / random["picture"])),
+                          np.asarray(Image.open(out / random["input_picture"])))
+    assert "captum-igos: warning: " in err and "[random]: empty map" in err
+    assert next((out / "compare").rglob("*.png")).is_file()  # drawn with saliency alone
 
 
 def test_demo_uses_its_light_settings_unless_overridden():
+    from captum_igos.cli.parser import config_from
+
     parser = cli.build_parser()
-    options = parser.parse_args(["demo"])
+    config = config_from(parser.parse_args(["demo"]))
     for key, value in cli.DEMO_SETTINGS.items():
-        assert getattr(options, key) == value
-    assert parser.parse_args(["demo", "--metric-steps", "3"]).metric_steps == 3
-    explain = parser.parse_args(["explain", "x.jpg"])
+        assert getattr(config, key) == value
+    assert config_from(parser.parse_args(["demo", "--metric-steps", "3"])).metric_steps == 3
+    explain = config_from(parser.parse_args(["explain", "x.jpg"]))
     assert (explain.optimizer, explain.metric_steps, explain.rsi_steps) == ("line_search", 50, 50)
 
 
-def test_an_empty_igos_map_is_recorded_and_warned_in_one_line(tmp_path, capsys, monkeypatch):
+def test_an_empty_igos_map_is_recorded_and_warned_in_one_line(tmp_path, capsys, monkeypatch,
+                                                              photo):
     import warnings
 
     import captum_igos
@@ -312,19 +379,16 @@ def test_an_empty_igos_map_is_recorded_and_warned_in_one_line(tmp_path, capsys, 
 
     monkeypatch.setattr(captum_igos.IGOS, "attribute", empty_attribute)
     out = tmp_path / "out"
-    status, err = run(["explain", models.sample_image_path(), "--method", "igos,random",
-                       "--out", out, *FAST], capsys)
+    status, err = run(["explain", photo, "--methods", "igos,random", "--out", out, *TINY],
+                      capsys)
     assert status == 0, err
     lines = [line for line in err.splitlines() if "is empty" in line]
     assert len(lines) == 1 and "[igos]" in lines[0]
     assert lines[0].startswith("captum-igos: warning: ")
-    records = {r["method"]: r for r in json.loads((out / "summary.json").read_text())["results"]}
-    assert records["igos"]["map_status"] == "empty"
-    assert "barely_moved" in records["igos"]["map_warning"]
-    assert records["random"]["map_status"] == "ok" and records["random"]["map_warning"] is None
-
-
-# --------------------------------------------------------------------------- bad files, names
+    found = {r["method"]: r for r in records(out)}
+    assert found["igos"]["map_status"] == "empty"
+    assert "barely_moved" in found["igos"]["map_warning"]
+    assert found["random"]["map_status"] == "ok" and found["random"]["map_warning"] is None
 
 
 def test_a_bomb_and_a_directory_are_one_line_each_and_the_next_image_is_done(
@@ -333,63 +397,36 @@ def test_a_bomb_and_a_directory_are_one_line_each_and_the_next_image_is_done(
     folder = tmp_path / "a-folder"
     folder.mkdir()
     out = tmp_path / "out"
-    status, err = run(["explain", bomb, folder, photo, "--method", "random", "--out", out,
-                       *FAST], capsys)
+    status, err = run(["explain", bomb, folder, photo, "--methods", "random", "--out", out,
+                       *TINY], capsys)
     assert status == 1 and "Traceback" not in err
     failed = [line for line in err.splitlines() if line.startswith("captum-igos: failed: ")]
     assert failed == [
-        f"captum-igos: failed: cannot read image '{bomb}': too large, possibly a decompression "
-        "bomb (Image size (400000000 pixels) exceeds limit of 178956970 pixels, could be "
-        "decompression bomb DOS attack.); raise PIL.Image.MAX_IMAGE_PIXELS to allow it",
-        f"captum-igos: failed: cannot read image '{folder}': is a directory",
+        f"captum-igos: failed: {bomb}: cannot read image '{bomb}': too large, possibly a "
+        "decompression bomb (Image size (400000000 pixels) exceeds limit of 178956970 pixels, "
+        "could be decompression bomb DOS attack.); raise PIL.Image.MAX_IMAGE_PIXELS to allow it",
+        f"captum-igos: failed: {folder}: cannot read image '{folder}': is a directory",
     ]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "finished"
-    assert [(r["image"], r["method"]) for r in summary["results"]] == [(str(photo), "random")]
+    assert [r["image"] for r in read_csv(out / "results.csv")] == [str(photo)]
     assert [f["image"] for f in summary["failures"]] == [str(bomb), str(folder)]
-    assert (out / "photo" / "random.png").is_file()
-    assert not (out / "bomb").exists() and not (out / "a-folder").exists()
 
 
-def test_image_keys_never_clash_with_each_other_or_the_run_files(tmp_path):
-    from hashlib import sha1
-
-    from captum_igos.cli.files import image_keys
-
-    def digest(path):
-        return sha1(str(Path(path).resolve()).encode()).hexdigest()[:6]
-
-    a, b, upper = tmp_path / "a" / "cat.png", tmp_path / "b" / "cat.png", tmp_path / "Cat.jpg"
-    planted = tmp_path / f"cat-{digest(a)}.png"  # a stem equal to another image's hashed key
-    keys = image_keys([a, b, tmp_path / "summary.json.png", tmp_path / "my photo.jpg", a,
-                       upper, planted, tmp_path / ".png"])
-    assert keys[0] == f"cat-{digest(a)}" and keys[1] == f"cat-{digest(b)}"
-    assert keys[2:4] == ["summary_json", "my_photo"]
-    assert keys[4] == keys[0]  # the same file twice keeps one folder
-    assert keys[5] == f"Cat-{digest(upper)}"  # cat/Cat clash on case-insensitive disks
-    assert keys[6] == f"cat-{digest(a)}-2"
-    assert keys[7] == "_png"
-    assert len({key.casefold() for key in keys}) == len(keys) - 1
-    assert not any("." in key for key in keys)
-
-
-def test_output_names_never_clash_with_summary_json_or_each_other(tmp_path, capsys, photo):
+def test_files_with_one_name_in_two_folders_keep_their_own_results(tmp_path, capsys, photo):
     named = tmp_path / "summary.json.png"
     first, second = tmp_path / "a" / "photo.png", tmp_path / "b" / "photo.png"
     for path in (named, first, second):
         path.parent.mkdir(exist_ok=True)
         path.write_bytes(photo.read_bytes())
     out = tmp_path / "out"
-    status, err = run(["explain", named, first, second, "--method", "random", "--out", out,
-                       *FAST], capsys)
+    status, err = run(["explain", named, first, second, "--methods", "random", "--out", out,
+                       *TINY], capsys)
     assert status == 0, err
-    assert (out / "summary.json").is_file()
-    summary = json.loads((out / "summary.json").read_text())
-    assert [r["image"] for r in summary["results"]] == [str(named), str(first), str(second)]
-    folders = sorted(p.name for p in out.iterdir() if p.is_dir())
-    assert len(folders) == 3 and "summary_json" in folders
-    for folder in folders:
-        assert (out / folder / "random.npy").is_file()
+    assert json.loads((out / "summary.json").read_text())["results"] == 3
+    assert [r["image"] for r in read_csv(out / "results.csv")] == [str(named), str(first),
+                                                                    str(second)]
+    assert len(list((out / "records").rglob("*.json"))) == 3
 
 
 # --------------------------------------------------------------------------- Ctrl-C
@@ -397,7 +434,7 @@ def test_output_names_never_clash_with_summary_json_or_each_other(tmp_path, caps
 #: Runs ``captum_igos.cli.main(argv)`` and writes MARKER when the moment for Ctrl-C has
 #: come: "start-up" while ``import torch`` runs (the command holds Ctrl-C there, so the
 #: import goes on once the test says it has sent SIGINT), "work" in the second
-#: attribution, "commit" sends itself SIGINT in the middle of writing the first result.
+#: attribution, "commit" sends itself SIGINT in the middle of storing the first result.
 HARNESS = '''
 import atexit, importlib.abc, os, signal, sys, time
 from pathlib import Path
@@ -430,9 +467,9 @@ if mode == "start-up":
 import captum_igos.cli as cli
 
 if mode == "work":
-    from captum_igos.cli import explain
+    from captum_igos.runs import methods
 
-    real, calls = explain.explain_item, []
+    real, calls = methods.compute, []
 
     def second_waits(*args, **kwargs):
         calls.append(1)
@@ -440,19 +477,19 @@ if mode == "work":
             wait_for_ctrl_c()
         return real(*args, **kwargs)
 
-    explain.explain_item = second_waits
+    methods.compute = second_waits
 if mode == "commit":
-    from captum_igos.cli import explain
+    from captum_igos.runs.store import ResultStore
 
-    real_write, calls = explain.write_explanation, []
+    real_write, calls = ResultStore.write_picture, []
 
     def interrupted_while_writing(*args, **kwargs):
         calls.append(1)
-        if len(calls) == 1:
+        if len(calls) == 2:  # the first result's overlay (the first picture is its input)
             os.kill(os.getpid(), signal.SIGINT)
         return real_write(*args, **kwargs)
 
-    explain.write_explanation = interrupted_while_writing
+    ResultStore.write_picture = interrupted_while_writing
 sys.exit(cli.main(argv))
 '''
 
@@ -504,41 +541,39 @@ def test_ctrl_c_during_work_keeps_the_finished_results_and_a_rerun_resumes(
     second = tmp_path / "second.png"
     second.write_bytes(photo.read_bytes())
     out = tmp_path / "out"
-    argv = ["explain", photo, second, "--method", "random", "--out", out, *FAST]
+    argv = ["explain", photo, second, "--methods", "random", "--out", out, *TINY]
     status, err = run_and_interrupt(tmp_path, "work", argv)
     assert status == 130
     assert err.splitlines() == [INTERRUPTED]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "interrupted" and summary["failures"] == []
-    assert [(r["image"], r["method"]) for r in summary["results"]] == [(str(photo), "random")]
-    finished = ["random.json", "random.npy", "random.png", "random_curves.png"]
-    assert sorted(p.name for p in (out / "photo").iterdir()) == finished
-    assert list((out / "second").iterdir()) == []  # the interrupted item left nothing
-    stamps = {p.name: p.stat().st_mtime_ns for p in (out / "photo").iterdir()}
+    assert [(r["image"], r["method"]) for r in read_csv(out / "results.csv")] == [
+        (str(photo), "random")]
+    stored = sorted((out / "records").rglob("*.json"))
+    assert [p.name for p in stored] == ["photo.png.json"]
+    stamp = stored[0].stat().st_mtime_ns
 
     status, err = run(argv, capsys)
-    assert status == 0 and "2 result(s) (1 already there), 0 failure(s)" in err
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["status"] == "finished"
-    assert [r["image"] for r in summary["results"]] == [str(photo), str(second)]
-    assert {p.name: p.stat().st_mtime_ns for p in (out / "photo").iterdir()} == stamps
-    assert sorted(p.name for p in (out / "second").iterdir()) == finished
+    assert status == 0 and "2 result(s) for 2 image(s), 1 image(s) explained now" in err
+    assert json.loads((out / "summary.json").read_text())["status"] == "finished"
+    assert [r["image"] for r in read_csv(out / "results.csv")] == [str(photo), str(second)]
+    assert stored[0].stat().st_mtime_ns == stamp
 
 
-def test_ctrl_c_while_a_result_is_written_lets_it_finish_first(tmp_path, photo):
+def test_ctrl_c_while_a_result_is_stored_lets_it_finish_first(tmp_path, photo):
     second = tmp_path / "second.png"
     second.write_bytes(photo.read_bytes())
     out = tmp_path / "out"
-    status, err = run_and_interrupt(tmp_path, "commit", ["explain", photo, second, "--method",
-                                                         "random", "--out", out, *FAST])
+    status, err = run_and_interrupt(tmp_path, "commit", ["explain", photo, second, "--methods",
+                                                         "random", "--out", out, *TINY])
     assert status == 130
     assert err.splitlines() == [INTERRUPTED]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "interrupted"
-    assert [r["image"] for r in summary["results"]] == [str(photo)]
-    record = json.loads((out / "photo" / "random.json").read_text())
-    assert record["image"] == str(photo) and len(record["curves"]["deletion"]) == 3
-    assert not (out / "second").exists()  # the next image was never started
+    assert [r["image"] for r in read_csv(out / "results.csv")] == [str(photo)]
+    record = next((out / "records").rglob("photo.png.json"))
+    assert len(json.loads(record.read_text())["curves"]["deletion"]) == 3
+    assert not list((out / "records").rglob("second.png.json"))  # never started
     assert not [p for p in out.rglob(".*")], "temporary files left behind"
 
 
@@ -556,7 +591,7 @@ def test_import_of_the_command_line_loads_no_pytorch():
 def test_held_interrupts_delays_ctrl_c_to_the_end_of_the_block():
     import signal
 
-    from captum_igos.cli.interrupts import held_interrupts
+    from captum_igos.runs.interrupts import held_interrupts
 
     original = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal
     try:

@@ -1,6 +1,8 @@
-"""The method registry: one table for the command line and the benchmarks."""
+"""The method registry: one table for every command, the Python API and the benchmarks."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 import torch
@@ -9,13 +11,12 @@ from torch import nn
 
 from benchmarks import faithfulness
 from captum_igos import IGOS
-from captum_igos.cli import build_parser
-from captum_igos.cli.methods import (
+from captum_igos.runs import RunConfig
+from captum_igos.runs.methods import (
     BLACK_IMAGE,
     METHODS,
     REGISTRY,
     Request,
-    all_options,
     compute,
     settings_for,
 )
@@ -27,24 +28,31 @@ def tiny_cnn() -> nn.Module:
                          nn.Flatten(), nn.Linear(16, 5)).eval()
 
 
-def test_every_registry_option_is_on_every_command():
-    parser = build_parser()
-    commands = parser._subparsers._group_actions[0].choices
-    for sub in commands.values():
-        flags = {flag for action in sub._actions for flag in action.option_strings}
-        assert {option.flag for option in all_options()} <= flags
-    assert len({option.dest for option in all_options()}) == len(all_options())
+def test_settings_record_what_the_config_says():
+    values = vars(RunConfig(ig_steps=7, internal_batch_size=3, seed=2))
     assert METHODS == tuple(REGISTRY) and len(METHODS) == 8
-
-
-def test_settings_record_what_the_options_say():
-    values = vars(build_parser().parse_args(["explain", "x.jpg", "--ig-steps", "7",
-                                             "--batch-size", "3", "--seed", "2"]))
     assert settings_for("ig", values) == {"n_steps": 7, "baselines": 0, "internal_batch_size": 3}
     assert settings_for("occlusion", values)["perturbations_per_eval"] == 3
     assert settings_for("random", values) == {"size": 28, "seed": 2}
     assert settings_for("rsi-gradcam", values, "bn2")["layer"] == "bn2"
     assert settings_for("igos", values)["seed"] == 2 == settings_for("igos++", values)["seed"]
+    assert "autocast" not in settings_for("igos", values)  # float32 results keep their keys
+    half = vars(RunConfig(autocast="bfloat16"))
+    assert all(settings_for(name, half, "bn2")["autocast"] == "bfloat16"
+               for name in METHODS if name != "random")
+
+
+def test_captum_methods_run_inside_torch_autocast():
+    """The package's methods get ``autocast=<dtype>``; Captum's run under torch.autocast."""
+    model = tiny_cnn()
+    x = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    seen = []
+    model[0].register_forward_hook(
+        lambda module, args, output: seen.append(torch.is_autocast_enabled("cpu")))
+    settings = settings_for("saliency", {"autocast": "bfloat16"})
+    compute("saliency", Request(model, x, torch.tensor([1, 3]), settings))
+    compute("saliency", Request(model, x, torch.tensor([1, 3]), settings_for("saliency", {})))
+    assert seen == [True, False]
 
 
 def test_compute_equals_the_library_called_directly():
@@ -85,3 +93,41 @@ def test_the_benchmark_runs_every_registry_method():
 
     methods = faithfulness.build_methods(Loaded, settings, torch.zeros(1, 3, 8, 8))
     assert list(methods) == [method.title for method in REGISTRY.values()]
+
+
+def test_autocast_reaches_the_package_methods_and_the_metric_only_when_asked(monkeypatch):
+    """``autocast=<dtype>`` is passed to IGOS and to deletion_insertion for --autocast
+    float16/bfloat16 and never for none (the keyword is the library's; stubs stand in)."""
+    import captum_igos
+    import captum_igos.metrics
+    from captum_igos.runs.job import Model, explain_batch
+    from captum_igos.runs.sources import SourceImage
+
+    seen: list[tuple[str, object]] = []
+
+    def igos(self, inputs, **kwargs):
+        seen.append(("igos", kwargs.get("autocast", "absent")))
+        return torch.rand(inputs.shape[0], 1, *inputs.shape[-2:])
+
+    real_metric = captum_igos.metrics.deletion_insertion
+
+    def metric(*args, **kwargs):
+        seen.append(("metric", kwargs.pop("autocast", "absent")))
+        return real_metric(*args, **kwargs)
+
+    monkeypatch.setattr(captum_igos.IGOS, "attribute", igos)
+    monkeypatch.setattr(captum_igos.metrics, "deletion_insertion", metric)
+    from tests.runs import tiny_model
+
+    loaded = tiny_model.build()
+    model = Model(loaded, loaded.default_layer, "2")
+    x = torch.rand(1, 3, 32, 32)
+    for chosen in ("none", "bfloat16"):
+        config = RunConfig(autocast=chosen, metric_steps=2)
+        from captum_igos.runs.engine import result_settings
+
+        explain_batch(model, "igos", result_settings(config, "igos", model),
+                      [SourceImage(Path("x.png"), "x.png")], x, [1],
+                      torch.softmax(loaded.model(x), dim=1).detach())
+    assert seen == [("igos", "absent"), ("metric", "absent"),
+                    ("igos", torch.bfloat16), ("metric", torch.bfloat16)]

@@ -15,9 +15,9 @@ __all__ = ["held_interrupts"]
 def held_interrupts(reraise: bool = True) -> Iterator[None]:
     """Hold SIGINT (Ctrl-C) until the block ends, then raise ``KeyboardInterrupt``.
 
-    The command line commits each result inside this block (its files, then its line in
-    ``summary.json``), so an interrupt lands before or after a result, never inside. It
-    also imports PyTorch and torchvision inside it: a ``KeyboardInterrupt`` raised while
+    The run engine commits each result inside this block (its picture, its map, then its
+    record), so an interrupt lands before or after a result, never inside. The command
+    line also imports PyTorch and torchvision inside it: a ``KeyboardInterrupt`` raised while
     their C++ start-up code calls back into Python ends in ``std::terminate`` (the process
     aborts with SIGABRT and a C++ message) or sets CPython's "unhandled interrupt" flag
     (the process then kills itself with SIGINT after our message); held, the interrupt is

@@ -1,7 +1,10 @@
-"""Small PNG pictures for the report: the model's view of an image and a map over it.
+"""The run's pictures: the model's view of an image, and :func:`overlay_picture`, the one
+picture of a map that every command draws (per image and method).
 
 Drawn with PIL and a matplotlib colormap, not a matplotlib figure: a dataset run writes
-one picture per image and method, and a figure costs about 100 times as long.
+one picture per image and method, and a figure costs about 100 times as long. The
+comparison figures of ``compare`` and ``demo`` are
+:func:`captum_igos.visualization.compare_methods`.
 """
 
 from __future__ import annotations
@@ -23,17 +26,23 @@ def input_picture(pixels: Tensor) -> Image.Image:
     return Image.fromarray(np.round(_rgb(pixels) * 255).astype(np.uint8))
 
 
-def overlay_picture(pixels: Tensor, heatmap: Tensor, alpha: float = 0.5,
-                    cmap: str = "jet") -> Image.Image:
-    """The map ``(H, W)`` (min-max scaled, ``cmap`` colours) blended over the image.
+def overlay_picture(pixels: Tensor, heatmap: Tensor) -> Image.Image:
+    """The map ``heatmap`` ``(H, W)`` over the image ``pixels`` ``(3, H, W)`` in [0, 1].
 
-    A constant map (an empty explanation) is drawn as the image alone.
+    The one overlay of every command: each per-method picture is drawn here.
 
     Example:
         >>> import torch
         >>> overlay_picture(torch.zeros(3, 4, 5), torch.arange(20.).view(4, 5)).size
         (5, 4)
     """
+    return _blend(pixels, heatmap)
+
+
+def _blend(pixels: Tensor, heatmap: Tensor, alpha: float = 0.5,
+           cmap: str = "jet") -> Image.Image:
+    """The map (min-max scaled, ``cmap`` colours) blended over the image; a constant map
+    (an empty explanation) is drawn as the image alone."""
     from matplotlib import colormaps
 
     values = heatmap.detach().float().cpu().numpy()

@@ -1,7 +1,7 @@
-"""One progress bar for the whole dataset, on rank 0 only.
+"""One progress bar for the whole run, on rank 0 only.
 
 Every rank writes how many of its images are done to its progress file after each batch
-(:meth:`~captum_igos.dataset.store.ResultStore.write_progress`); rank 0 sums the files
+(:meth:`~captum_igos.runs.store.ResultStore.write_progress`); rank 0 sums the files
 into one ``tqdm`` bar (images, rate, time left) after each of its own batches and while
 it waits for the other ranks. Polling files needs no collective call, so ranks with
 shares of different lengths never wait on each other. The files also carry each rank's
@@ -15,9 +15,9 @@ from typing import Any
 
 import torch
 
-from captum_igos.dataset.store import ResultStore
+from captum_igos.runs.store import ResultStore
 
-__all__ = ["DatasetProgress", "rank_usage"]
+__all__ = ["RunProgress", "rank_usage"]
 
 
 def rank_usage(device: str) -> dict[str, float]:
@@ -40,7 +40,7 @@ def rank_usage(device: str) -> dict[str, float]:
     return usage
 
 
-class DatasetProgress:
+class RunProgress:
     """The bar of rank 0 (a no-op on other ranks or when ``quiet``)."""
 
     def __init__(self, store: ResultStore, total: int, world_size: int, *, enabled: bool) -> None:

@@ -1,4 +1,4 @@
-"""A random-weight 5-class CNN at 32 x 32 px: ``--model tests.dataset.tiny_model:build``."""
+"""A random-weight 5-class CNN at 32 x 32 px: ``--model tests.runs.tiny_model:build``."""
 
 from __future__ import annotations
 
@@ -14,12 +14,13 @@ MEAN = STD = (0.5, 0.5, 0.5)
 CLASSES = ("cat", "dog", "fish", "bird", "frog")
 
 
-def build(device: torch.device | str = "cpu") -> LoadedModel:
+def build(device: torch.device | str = "cpu",
+          classes: tuple[str, ...] = CLASSES) -> LoadedModel:
     """The tiny model, the same weights every call (seeded), in eval mode on ``device``."""
     generator = torch.Generator().manual_seed(0)
     model = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.Conv2d(6, 8, 3, padding=1),
                           nn.ReLU(), nn.AdaptiveAvgPool2d(4), nn.Flatten(),
-                          nn.Linear(128, len(CLASSES)))
+                          nn.Linear(128, len(classes)))
     with torch.no_grad():
         for parameter in model.parameters():
             parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.3)
@@ -27,8 +28,15 @@ def build(device: torch.device | str = "cpu") -> LoadedModel:
     model = model.to(device).eval()
     return LoadedModel(name="tiny", model=model,
                        preprocess=make_preprocess(SIZE, SIZE, MEAN, STD), mean=MEAN, std=STD,
-                       class_names=CLASSES, default_layer=model[2], default_layer_name="2",
+                       class_names=classes, default_layer=model[2], default_layer_name="2",
                        input_size=SIZE, device=device)
+
+
+def build_imagenet(device: torch.device | str = "cpu") -> LoadedModel:
+    """:func:`build` with ImageNet-1k's classes (torchvision's names, offline)."""
+    from captum_igos.models import imagenet_class_names
+
+    return build(device, imagenet_class_names())
 
 
 #: ``build_exiting`` ends the process of this rank (``RANK``, default 0) ...
@@ -40,7 +48,7 @@ EXIT_AT_CALL = "CAPTUM_IGOS_TEST_EXIT_AT_CALL"
 def build_exiting(device: torch.device | str = "cpu") -> LoadedModel:
     """:func:`build` whose process dies in the middle of a batch (a killed rank).
 
-    ``--model tests.dataset.tiny_model:build_exiting`` with ``CAPTUM_IGOS_TEST_EXIT_RANK``
+    ``--model tests.runs.tiny_model:build_exiting`` with ``CAPTUM_IGOS_TEST_EXIT_RANK``
     and ``CAPTUM_IGOS_TEST_EXIT_AT_CALL`` set: that rank exits (status 3, no clean-up, no
     ``finally``) at that forward call; the other ranks run as :func:`build`.
     """

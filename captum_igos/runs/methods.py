@@ -3,11 +3,12 @@
 One table, in the shape of pytorch-grad-cam's ``cam.py`` method map: a name maps to a
 :class:`Method` that says what it is (``help``), which command-line options it reads
 (``options``), which settings a run records (``settings``), and how to build and call it
-(``compute``). The CLI (``captum-igos explain/compare/demo``), the dataset runs and
-``benchmarks/faithfulness.py`` all read :data:`REGISTRY`; adding a method is one entry.
+(``compute``). Every command, :func:`~captum_igos.runs.explain_dataset` and
+``benchmarks/faithfulness.py`` read :data:`REGISTRY`; adding a method is one entry.
+Settings are read from :class:`~captum_igos.runs.RunConfig` field values by name.
 
 Example:
-    >>> from captum_igos.cli.methods import REGISTRY, settings_for
+    >>> from captum_igos.runs.methods import REGISTRY, settings_for
     >>> list(REGISTRY)[:3]
     ['igos', 'igos++', 'rsi-gradcam']
     >>> settings_for("ig", {"ig_steps": 8})
@@ -23,16 +24,13 @@ from typing import Any, Callable
 import torch
 from torch import Tensor, nn
 
-from captum_igos._core.mask_optimization import DEFAULT_ITERATIONS, DEFAULT_N_STEPS
-
 __all__ = [
     "BLACK_IMAGE",
     "METHODS",
     "Method",
-    "Option",
     "REGISTRY",
     "Request",
-    "all_options",
+    "autocast_dtype",
     "black_image",
     "compute",
     "settings_for",
@@ -40,19 +38,6 @@ __all__ = [
 
 #: The ``baselines`` setting meaning "the black image in model-input units".
 BLACK_IMAGE = "black image"
-
-
-@dataclass(frozen=True)
-class Option:
-    """A command-line option a method reads: ``--flag`` stored as ``dest``."""
-
-    flag: str
-    dest: str
-    help: str
-    default: Any = None
-    type: Callable[[str], Any] | None = None
-    choices: tuple[str, ...] | None = None
-    metavar: str | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +55,10 @@ class Request:
         generator: random source of the methods that draw (the I-GOS noise, the random
             map); ``None``: a generator seeded with ``settings["seed"]`` where that is set,
             else the global random state.
+
+    ``settings["autocast"]`` (``"float16"``, ``"bfloat16"``; absent or ``"none"``: off)
+    is passed as ``autocast=<dtype>`` to I-GOS, iGOS++ and RSI-Grad-CAM; Captum's methods
+    run inside ``torch.autocast`` instead.
     """
 
     model: Callable[..., Tensor]
@@ -89,66 +78,22 @@ class Method:
         name: the command-line name (``"igos++"``).
         title: the name in tables and figures (``"IGOSPlusPlus"``: the class name).
         help: one line for ``--help``.
-        options: command-line options the method reads (shared ones appear once).
         settings: ``settings(values, layer_name) -> dict``, the JSON-able settings a run
-            records, from option values by ``dest`` (missing values count as ``None``).
+            records, from :class:`~captum_igos.runs.RunConfig` values by name (missing
+            values count as ``None``).
         compute: ``compute(request) -> attributions`` (input-shaped or layer-shaped).
         needs_layer: whether the method explains a layer (``Request.layer`` required).
+        takes_autocast: whether its ``attribute`` takes ``autocast=`` (the package's
+            methods); the others run inside ``torch.autocast``.
     """
 
     name: str
     title: str
     help: str
-    options: tuple[Option, ...]
     settings: Callable[[Mapping[str, Any], str | None], dict]
     compute: Callable[[Request], Tensor]
     needs_layer: bool = False
-
-
-# --------------------------------------------------------------------------- options
-
-
-def positive_int(text: str) -> int:
-    """``argparse`` type: a positive integer ("expected a positive integer, got ...")."""
-    import argparse
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-_MASK_OPTIONS = (
-    Option("--mask-size", "mask_size", "igos/igos++: mask resolution N x N (default %(default)s)",
-           28, positive_int, metavar="N"),
-    Option("--iterations", "iterations", "igos/igos++: optimisation iterations (default "
-           "%(default)s; the papers use 15)", DEFAULT_ITERATIONS, positive_int, metavar="N"),
-    Option("--igos-steps", "igos_steps", "igos/igos++: integration steps per iteration (default "
-           "%(default)s; the papers use 20)", DEFAULT_N_STEPS, positive_int, metavar="S"),
-    Option("--optimizer", "optimizer", "igos/igos++: backtracking Armijo line search (the "
-           "papers') or Nesterov steps with a fixed step size (default %(default)s)",
-           "line_search", choices=("line_search", "nag")),
-    Option("--objective", "objective", "igos/igos++: score term; 'normalized' divides it by the "
-           "clean image's score so every target gets a map, 'paper' is the papers' (default "
-           "%(default)s)", "normalized", choices=("normalized", "paper")),
-)
-_RSI_OPTIONS = (
-    Option("--rsi-steps", "rsi_steps", "rsi-gradcam: path intervals n (default %(default)s)",
-           50, positive_int, metavar="N"),
-)
-_IG_OPTIONS = (
-    Option("--ig-steps", "ig_steps", "ig: integration steps (default %(default)s)", 50,
-           positive_int, metavar="N"),
-)
-_OCCLUSION_OPTIONS = (
-    Option("--occlusion-window", "occlusion_window", "occlusion: square patch side in pixels "
-           "(default %(default)s)", 32, positive_int, metavar="PX"),
-    Option("--occlusion-stride", "occlusion_stride", "occlusion: patch stride in pixels "
-           "(default %(default)s)", 16, positive_int, metavar="PX"),
-)
+    takes_autocast: bool = False
 
 
 # --------------------------------------------------------------------------- methods
@@ -178,8 +123,26 @@ def _layer(request: Request, name: str) -> nn.Module:
 def _mask_settings(values: Mapping[str, Any], layer_name: str | None) -> dict:
     return {"mask_size": values.get("mask_size"), "iterations": values.get("iterations"),
             "n_steps": values.get("igos_steps"), "optimizer": values.get("optimizer"),
-            "objective": values.get("objective"),
-            "seed": values.get("seed"), "internal_batch_size": values.get("batch_size")}
+            "objective": values.get("objective"), "seed": values.get("seed"),
+            "internal_batch_size": values.get("internal_batch_size"), **_autocast(values)}
+
+
+def _autocast(values: Mapping[str, Any]) -> dict[str, str]:
+    """``{"autocast": name}`` when a reduced precision is asked for; else nothing, so the
+    settings (and the stored results' keys) of a float32 run stay what they were."""
+    chosen = values.get("autocast")
+    return {} if chosen in (None, "none") else {"autocast": chosen}
+
+
+def autocast_dtype(name: str | None) -> torch.dtype | None:
+    """``"float16"`` / ``"bfloat16"`` -> the dtype; ``None`` or ``"none"`` -> ``None``."""
+    return None if name in (None, "none") else getattr(torch, str(name))
+
+
+def _library_kwargs(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """``autocast=<dtype>`` for the package's methods, only when one is asked for."""
+    dtype = autocast_dtype(settings.get("autocast"))
+    return {} if dtype is None else {"autocast": dtype}
 
 
 def _mask_method(cls_name: str) -> Callable[[Request], Tensor]:
@@ -198,6 +161,7 @@ def _mask_method(cls_name: str) -> Callable[[Request], Tensor]:
         return getattr(captum_igos, cls_name)(request.model).attribute(
             request.inputs, target=request.target,
             internal_batch_size=settings.get("internal_batch_size"), **kwargs,
+            **_library_kwargs(settings),
         )
 
     return compute
@@ -210,7 +174,7 @@ def _rsi(request: Request) -> Tensor:
     return LayerRSIGradCam(request.model, _layer(request, "rsi-gradcam")).attribute(
         request.inputs, baselines=_baselines(request), target=request.target,
         internal_batch_size=settings.get("internal_batch_size"),
-        **_given(settings, n_steps="n_steps"),
+        **_given(settings, n_steps="n_steps"), **_library_kwargs(settings),
     )
 
 
@@ -265,55 +229,48 @@ def _random(request: Request) -> Tensor:
 REGISTRY: dict[str, Method] = {method.name: method for method in (
     Method("igos", "IGOS",
            "I-GOS (Qi et al., AAAI 2020): integrated-gradient optimised deletion mask",
-           _MASK_OPTIONS, _mask_settings, _mask_method("IGOS")),
+           _mask_settings, _mask_method("IGOS"), takes_autocast=True),
     Method("igos++", "IGOSPlusPlus",
            "iGOS++ (Khorram et al., CHIL 2021): bilateral deletion+insertion masks",
-           _MASK_OPTIONS, _mask_settings, _mask_method("IGOSPlusPlus")),
+           _mask_settings, _mask_method("IGOSPlusPlus"), takes_autocast=True),
     Method("rsi-gradcam", "LayerRSIGradCam",
            "RSI-Grad-CAM (Lucas et al. 2022): Riemann-Stieltjes integrated Grad-CAM",
-           _RSI_OPTIONS,
            lambda values, layer: {"layer": layer, "n_steps": values.get("rsi_steps"),
                                   "baselines": BLACK_IMAGE,
-                                  "internal_batch_size": values.get("batch_size")},
-           _rsi, needs_layer=True),
-    Method("gradcam", "LayerGradCam", "Captum's LayerGradCam (Selvaraju et al. 2017)", (),
-           lambda values, layer: {"layer": layer}, _gradcam, needs_layer=True),
+                                  "internal_batch_size": values.get("internal_batch_size"),
+                                  **_autocast(values)},
+           _rsi, needs_layer=True, takes_autocast=True),
+    Method("gradcam", "LayerGradCam", "Captum's LayerGradCam (Selvaraju et al. 2017)",
+           lambda values, layer: {"layer": layer, **_autocast(values)}, _gradcam,
+           needs_layer=True),
     Method("ig", "IntegratedGradients", "Captum's IntegratedGradients (zero baseline)",
-           _IG_OPTIONS,
            lambda values, layer: {"n_steps": values.get("ig_steps"),
                                   "baselines": values.get("ig_baselines", 0),
-                                  "internal_batch_size": values.get("batch_size")},
+                                  "internal_batch_size": values.get("internal_batch_size"),
+                                  **_autocast(values)},
            _ig),
-    Method("saliency", "Saliency", "Captum's Saliency (absolute input gradient)", (),
-           lambda values, layer: {}, _saliency),
+    Method("saliency", "Saliency", "Captum's Saliency (absolute input gradient)",
+           lambda values, layer: {**_autocast(values)}, _saliency),
     Method("occlusion", "Occlusion", "Captum's Occlusion (sliding zero patch)",
-           _OCCLUSION_OPTIONS,
            lambda values, layer: {"window": values.get("occlusion_window"),
                                   "stride": values.get("occlusion_stride"), "baselines": 0,
-                                  "perturbations_per_eval": values.get("batch_size") or 16},
+                                  "perturbations_per_eval": values.get("internal_batch_size")
+                                  or 16, **_autocast(values)},
            _occlusion),
     Method("random", "random",
-           "a random low-resolution map: the reference every method should beat", (),
+           "a random low-resolution map: the reference every method should beat",
            lambda values, layer: {"size": values.get("random_size", 28),
                                   "seed": values.get("seed")},
            _random),
 )}
 
-#: Method names the command line knows, in the order figures show them.
+#: Method names every command knows, in the order figures show them.
 METHODS = tuple(REGISTRY)
 
 
-def all_options() -> list[Option]:
-    """Every method's options, each once, in registry order."""
-    seen: dict[str, Option] = {}
-    for method in REGISTRY.values():
-        for option in method.options:
-            seen.setdefault(option.dest, option)
-    return list(seen.values())
-
-
 def settings_for(name: str, values: Mapping[str, Any], layer_name: str | None = None) -> dict:
-    """The settings method ``name`` records for option values ``values`` (by ``dest``)."""
+    """The settings method ``name`` records for ``values`` (the fields of a
+    :class:`~captum_igos.runs.RunConfig` by name, or any mapping of them)."""
     return REGISTRY[name].settings(values, layer_name)
 
 
@@ -329,4 +286,8 @@ def compute(name: str, request: Request) -> Tensor:
         method = REGISTRY[name]
     except KeyError:
         raise ValueError(f"expected a method name ({', '.join(METHODS)}), got {name!r}") from None
-    return method.compute(request)
+    dtype = autocast_dtype(request.settings.get("autocast"))
+    if dtype is None or method.takes_autocast:
+        return method.compute(request)
+    with torch.autocast(request.inputs.device.type, dtype=dtype):
+        return method.compute(request)

@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from captum_igos.cli.errors import CLIError
-from captum_igos.dataset import explain_dataset
-from captum_igos.dataset.sharding import Ranks, share, start
-from tests.dataset.test_dataset import LIGHT, make_folder
+from captum_igos.runs import RunError, explain_dataset
+from captum_igos.runs.sharding import Ranks, share, start
+from tests.runs.test_dataset import LIGHT, make_folder
 
 
 @pytest.mark.parametrize("count", [0, 1, 5, 8, 9])
@@ -49,6 +48,6 @@ def test_more_ranks_than_gpus_is_refused_before_nccl_starts(monkeypatch):
 def test_a_rank_that_lists_other_images_stops(tmp_path, monkeypatch):
     root = make_folder(tmp_path / "data", per_class=1, bad=False)
     monkeypatch.setattr(Ranks, "broadcast", lambda self, value: (value[0], (7, "other")))
-    with pytest.raises(CLIError, match="rank 0 lists 2 image.*rank 0 lists 7"):
+    with pytest.raises(RunError, match="rank 0 lists 2 image.*rank 0 lists 7"):
         explain_dataset(root, ["gradcam"], tmp_path / "out",
-                        model="tests.dataset.tiny_model:build", **LIGHT)
+                        model="tests.runs.tiny_model:build", **LIGHT)

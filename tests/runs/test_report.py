@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from captum_igos.dataset import COLUMNS, explain_dataset
-from tests.dataset.test_dataset import LIGHT, make_folder, read_csv
+from captum_igos.runs import COLUMNS, explain_dataset
+from tests.runs.test_dataset import LIGHT, make_folder, read_csv
 
 BROWSERS = ("chromium", "chromium-browser")
 
@@ -95,7 +95,7 @@ def report(tmp_path_factory):
     pixels = np.random.default_rng(1).integers(0, 256, size=(30, 30, 3), dtype=np.uint8)
     Image.fromarray(pixels).save(root / "cat" / "a b&c #1.png")
     out = tmp / "out"
-    explain_dataset(root, ["gradcam", "rsi-gradcam"], out, model="tests.dataset.tiny_model:build",
+    explain_dataset(root, ["gradcam", "rsi-gradcam"], out, model="tests.runs.tiny_model:build",
                     batch_size=2, **LIGHT)
     return out
 

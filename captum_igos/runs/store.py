@@ -1,18 +1,20 @@
 """The result store: one atomic file per image x method result, so runs resume.
 
 Layout under the output folder ``OUT`` (``<key>`` is the image's name relative to ROOT,
-see :func:`~captum_igos.dataset.sources.storage_key`; ``<tag>`` is the method and a hash of
+see :func:`~captum_igos.runs.sources.storage_key`; ``<tag>`` is the method and a hash of
 its settings, see :func:`result_tag`)::
 
     records/<tag>/<key>.json      one finished result (a row of results.csv and more)
     pictures/<tag>/<key>.png      its overlay (the map over the image)
+    maps/<tag>/<key>.npy          its raw map, float32 (H, W) (with --save-maps)
     pictures/input/<key>.png      the image as the model sees it
+    compare/<key>.png             the methods side by side (compare, demo)
     failures/<tag>/<key>.json     a method that failed on the image
     failures/image/<key>.json     an image that could not be read
     progress/rank-<r>.json        images rank r has finished in this run, its peak memory
 
 Every file is written to a temporary name and renamed (``os.replace``, via
-:func:`captum_igos.cli.files.atomic_path`), and a record is written after its picture, so
+:func:`captum_igos.runs.files.atomic_path`), and a record is written after its picture, so
 a record that exists is complete and a stopped rank loses at most the batch in flight.
 Only the rank that owns an image in a run writes its files. Results are keyed by image x
 method x settings: a rerun with other settings writes under another tag and keeps the
@@ -28,7 +30,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from captum_igos.cli.files import atomic_path, write_json
+from captum_igos.runs.files import TEMPORARY_PREFIX, atomic_path, write_json, write_npy
 
 __all__ = ["PERFORMANCE_SETTINGS", "ResultStore", "result_tag"]
 
@@ -74,6 +76,12 @@ class ResultStore:
 
     def picture_path(self, tag: str, key: str) -> Path:
         return self.out / "pictures" / tag / f"{key}.png"
+
+    def map_path(self, tag: str, key: str) -> Path:
+        return self.out / "maps" / tag / f"{key}.npy"
+
+    def compare_path(self, key: str) -> Path:
+        return self.out / "compare" / f"{key}.png"
 
     def input_path(self, key: str) -> Path:
         return self.out / "pictures" / "input" / f"{key}.png"
@@ -138,6 +146,11 @@ class ResultStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_path(path, lambda tmp: picture.save(tmp, format="PNG"))
 
+    def write_map(self, path: Path, heatmap: Any) -> None:
+        """Save a raw map (a float32 array) as ``.npy`` at ``path`` atomically."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_npy(path, heatmap)
+
     def write_record(self, tag: str, key: str, record: Mapping[str, Any]) -> None:
         """Store a finished result (last: its picture is written first)."""
         self._write(self.record_path(tag, key), dict(record))
@@ -163,8 +176,8 @@ class ResultStore:
     def remove_temporary(self) -> int:
         """Delete temporary files a killed process left (rank 0, before any rank starts)."""
         removed = 0
-        for part in ("records", "pictures", "failures", "progress"):
-            for path in (self.out / part).rglob(".*"):
+        for part in ("records", "pictures", "maps", "compare", "failures", "progress"):
+            for path in (self.out / part).rglob(f"{TEMPORARY_PREFIX}*"):
                 if path.is_file():
                     path.unlink(missing_ok=True)
                     removed += 1

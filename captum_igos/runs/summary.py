@@ -16,13 +16,18 @@ from typing import Any
 
 import numpy as np
 
-from captum_igos.cli.files import atomic_path
+from captum_igos.runs.files import atomic_path
 
 __all__ = ["COLUMNS", "bootstrap_ci", "method_statistics", "write_results_csv"]
 
 #: The columns of ``results.csv``, in order.
-COLUMNS = ("image", "method", "target", "class_name", "label", "probability", "deletion_auc",
-           "insertion_auc", "seconds", "map_status")
+#: ``seconds`` is ``batch_seconds / batch_images``: one call of the method and of the metric
+#: on the images of a batch, timed together and shared evenly (measured per image when
+#: ``batch_images`` is 1). ``label_rule`` says how the target was read
+#: (:mod:`~captum_igos.runs.labels`; empty for top-1).
+COLUMNS = ("image", "method", "target", "class_name", "label", "label_rule", "probability",
+           "deletion_auc", "insertion_auc", "seconds", "batch_seconds", "batch_images",
+           "map_status")
 
 
 def bootstrap_ci(values: Sequence[float], confidence: float = 0.95, resamples: int = 2000,
