@@ -272,10 +272,12 @@ ORDER = r"^expected boxes \(x0, y0, x1, y1\) with x0 < x1 and y0 < y1 \(a positi
 @pytest.mark.parametrize(
     ("boxes", "labels", "error", "match"),
     [
-        (torch.tensor([14.0, 2, 8, 8]), 3, ValueError, ORDER + r"\[14.0, 2.0, 8.0, 8.0\] in row 0$"),
+        (torch.tensor([14.0, 2, 8, 8]), 3, ValueError,
+         ORDER + r"\[14.0, 2.0, 8.0, 8.0\] in row 0$"),
         (torch.tensor([[8.0, 2, 14, 8], [8, 2, 8, 8]]), 3, ValueError,
          ORDER + r"\[8.0, 2.0, 8.0, 8.0\] in row 1$"),
-        (torch.tensor([8.0, 2, 14, 2]), 3, ValueError, ORDER + r"\[8.0, 2.0, 14.0, 2.0\] in row 0$"),
+        (torch.tensor([8.0, 2, 14, 2]), 3, ValueError,
+         ORDER + r"\[8.0, 2.0, 14.0, 2.0\] in row 0$"),
         (torch.tensor([8.0, 2, 14]), 3, ValueError,
          r"^expected boxes of shape \(4,\) or \(N, 4\) as \(x0, y0, x1, y1\), got \(3,\)$"),
         (torch.tensor([True, False, True, True]), 3, TypeError,
@@ -292,7 +294,8 @@ def test_boxes_without_area_or_of_the_wrong_form_are_refused_when_built(boxes, l
     assert torch.equal(boxes, kept)
 
 
-OUTSIDE = r"^expected boxes that overlap the 16 x 16 image \(x0 < 16, y0 < 16, x1 > 0, y1 > 0\), got "
+OUTSIDE = (r"^expected boxes that overlap the 16 x 16 image \(x0 < 16, y0 < 16, x1 > 0, "
+           r"y1 > 0\), got ")
 
 
 @pytest.mark.parametrize(
@@ -305,9 +308,9 @@ def test_a_box_wholly_outside_the_image_is_refused_before_the_model_runs(box, go
     detector = CountingDetector()
     x = torch.rand(2, 3, SIZE, SIZE)
     kept = x.clone()
-    with pytest.raises(ValueError, match=OUTSIDE + got + " in row 0, which lies wholly outside it$"):
+    with pytest.raises(ValueError, match=f"{OUTSIDE}{got} in row 0, which lies wholly outside"):
         DetectionScore(detector, box, 3)(x)
-    with pytest.raises(ValueError, match=OUTSIDE + got + " in row 1, which lies wholly outside it$"):
+    with pytest.raises(ValueError, match=f"{OUTSIDE}{got} in row 1, which lies wholly outside"):
         DetectionScore(detector)(x, torch.stack([BOX, box]), torch.tensor([3, 3]))
     assert detector.calls == 0 and torch.equal(x, kept)
     # partly outside is a box the detector can still find (it clips its own boxes)
@@ -349,7 +352,8 @@ def test_images_that_are_not_a_batch_tensor_are_refused(call, error, match):
     kept = x.clone()
     detector = CountingDetector()
     mask = torch.ones(SIZE, SIZE, dtype=torch.bool)
-    for wrapped in (DetectionScore(detector, BOX, 3), SegmentationScore(PlantedSegmenter(), mask, 1)):
+    segmenter = SegmentationScore(PlantedSegmenter(), mask, 1)
+    for wrapped in (DetectionScore(detector, BOX, 3), segmenter):
         with pytest.raises(error, match=match):
             call(wrapped, x)
     assert detector.calls == 0 and torch.equal(x, kept)
@@ -406,7 +410,8 @@ def test_labels_beyond_a_torchvision_models_classes_are_refused(faster_rcnn, dee
     faster_rcnn.train()
     x = torch.rand(1, 3, 64, 64)
     kept, flags = x.clone(), _flags(faster_rcnn)
-    classes = r"^expected labels in \[1, 4\] \(the classes of this FasterRCNN; 0 is its background\), got "
+    classes = (r"^expected labels in \[1, 4\] \(the classes of this FasterRCNN; 0 is its "
+               r"background\), got ")
     with pytest.raises(ValueError, match=classes + "99$"):
         DetectionScore(faster_rcnn, BOX, 99)
     with pytest.raises(ValueError, match=classes + "0$"):

@@ -137,7 +137,7 @@ class Output(dict):
 @pytest.mark.parametrize(
     ("wrap", "described"),
     [(lambda out: (out, out.sum()), r"tuple of 2 \(tensor of shape \(\d+, 3\) and dtype "
-                                    r"torch.float64; tensor of shape \(\) and dtype torch.float64\)"),
+      r"torch.float64; tensor of shape \(\) and dtype torch.float64\)"),
      (lambda out: Output(logits=out), r"Output with keys \['logits'\]")],
     ids=["tuple", "ModelOutput"])
 def test_a_forward_function_that_returns_no_tensor_is_told_what_to_write(method, target, wrap,
