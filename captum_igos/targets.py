@@ -224,12 +224,23 @@ class DetectionScore(nn.Module):
     lowers the score instead of vanishing below the default threshold of 0.05.
 
     Args:
-        model: a torchvision detection model in ``eval()`` mode (``fasterrcnn_*``,
-            ``retinanet_*``, ``fcos_*``, ``ssd*``: anything returning a list of dicts with
-            ``boxes`` (x0, y0, x1, y1), ``labels`` and ``scores`` for a list of images).
-        boxes: the objects' boxes, ``(4,)``, ``(1, 4)`` or ``(N, 4)``, in input pixels; or
-            ``None`` to give them per call (``additional_forward_args``).
-        labels: their labels, an int, ``(1,)`` or ``(N,)``; or ``None`` likewise.
+        model: a torchvision detection model (``fasterrcnn_*``, ``retinanet_*``,
+            ``fcos_*``, ``ssd*``: anything returning a list of dicts with ``boxes``
+            (x0, y0, x1, y1), ``labels`` and ``scores`` for a list of images). Each call
+            runs it in eval mode and restores its modules' ``training`` flags, as the
+            methods do, so it may be left in training mode.
+        boxes: the objects' boxes, ``(4,)``, ``(1, 4)`` or ``(N, 4)``, in input pixels, each
+            with ``x0 < x1``, ``y0 < y1`` and some overlap with the image; or ``None`` to
+            give them per call (``additional_forward_args``).
+        labels: their labels, an int, ``(1,)`` or ``(N,)``; or ``None`` likewise. For a
+            torchvision detector they must be among its classes (not its background 0).
+
+    Raises:
+        TypeError: a model that is not a module, images that are not one floating tensor
+            (a list of images), boxes, labels or masks of the wrong type.
+        ValueError: inverted, zero-area, non-finite or wholly outside boxes, labels beyond
+            the model's classes, a detector output without ``boxes``/``labels``/``scores``
+            (the message names the keys there are).
         min_iou: :math:`\tau`, the overlap a detection needs to match (0: any overlap).
 
     Example:
@@ -308,10 +319,13 @@ class SegmentationScore(nn.Module):
 
     Args:
         model: a torchvision segmentation model (output a dict with ``out`` of shape
-            ``(N, classes, H, W)``) or any model returning that tensor.
-        masks: pixel masks ``(H, W)``, ``(1, H, W)`` or ``(N, H, W)`` (bool or weights in
-            [0, 1]) at the output's resolution, or ``None`` to give them per call.
-        labels: the class of each mask, an int, ``(1,)`` or ``(N,)``, or ``None``.
+            ``(N, classes, H, W)``) or any model returning that tensor; each call runs it
+            in eval mode and restores its flags.
+        masks: pixel masks ``(H, W)``, ``(1, H, W)`` or ``(N, H, W)`` (bool or floating
+            weights in [0, 1], each marking at least one pixel) at the output's
+            resolution, or ``None`` to give them per call.
+        labels: the class of each mask, an int, ``(1,)`` or ``(N,)``, or ``None``; for a
+            torchvision segmenter, below its number of classes.
         probability: softmax over classes (default) or raw logits.
         reduction: ``"mean"`` (default) or ``"sum"`` over the mask.
 
