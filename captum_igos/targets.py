@@ -234,6 +234,7 @@ class DetectionScore(nn.Module):
             give them per call (``additional_forward_args``).
         labels: their labels, an int, ``(1,)`` or ``(N,)``; or ``None`` likewise. For a
             torchvision detector they must be among its classes (not its background 0).
+        min_iou: :math:`\tau`, the overlap a detection needs to match (0: any overlap).
 
     Raises:
         TypeError: a model that is not a module, images that are not one floating tensor
@@ -241,7 +242,6 @@ class DetectionScore(nn.Module):
         ValueError: inverted, zero-area, non-finite or wholly outside boxes, labels beyond
             the model's classes, a detector output without ``boxes``/``labels``/``scores``
             (the message names the keys there are).
-        min_iou: :math:`\tau`, the overlap a detection needs to match (0: any overlap).
 
     Example:
         >>> import torch
