@@ -25,14 +25,23 @@ metric's steps. Two ways, both exact:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from numbers import Integral
 from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torchvision.models.detection import FCOS, FasterRCNN, RetinaNet
+from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
+from torchvision.models.detection.fcos import FCOSClassificationHead
+from torchvision.models.detection.retinanet import RetinaNetClassificationHead
+from torchvision.models.detection.ssd import SSD, SSDScoringHead
+from torchvision.models.segmentation import FCN, LRASPP, DeepLabV3
+from torchvision.models.segmentation.lraspp import LRASPPHead
 from torchvision.ops import box_iou
 
-from captum_igos._utils.validation import check_finite, describe
+from captum_igos._utils.model_state import predicting
+from captum_igos._utils.validation import check_finite, check_image_batch, describe, describe_output
 
 __all__ = ["DetectionScore", "SegmentationScore"]
 
@@ -62,22 +71,134 @@ def _per_row(name: str, held: Tensor | None, given: Tensor | None, rows: int,
 
 
 def _check_values(name: str, value: Any) -> Tensor:
-    """Boxes and masks finite (masks bool or in [0, 1]), labels integers >= 0."""
+    """Boxes, labels or masks as the wrappers take them, whatever the image size."""
     if not isinstance(value, Tensor):
         raise TypeError(f"expected {name} to be a tensor, got {describe(value)}")
     if name == "labels":
         if value.is_floating_point() or value.is_complex() or value.dtype == torch.bool:
             raise TypeError(f"expected integer labels (e.g. torch.long), got dtype {value.dtype}")
+        if value.dim() > 1:
+            raise ValueError(f"expected labels of shape (), (1,) or (N,), got {tuple(value.shape)}")
         if bool((value < 0).any()):
             raise ValueError(f"expected labels >= 0, got {value.min().item()}")
         return value
-    check_finite(name, value)
-    if name == "masks" and value.dtype != torch.bool and bool(((value < 0) | (value > 1)).any()):
+    if name == "boxes":
+        return _check_boxes(value)
+    return _check_masks(value)
+
+
+def _check_boxes(boxes: Tensor) -> Tensor:
+    """Finite real boxes ``(x0, y0, x1, y1)`` of positive area, shape ``(4,)`` or ``(N, 4)``."""
+    if boxes.dtype == torch.bool or boxes.is_complex():
+        raise TypeError(f"expected boxes as real numbers, got dtype {boxes.dtype}")
+    if boxes.dim() not in (1, 2) or boxes.shape[-1] != 4 or boxes.numel() == 0:
+        raise ValueError(
+            f"expected boxes of shape (4,) or (N, 4) as (x0, y0, x1, y1), got {tuple(boxes.shape)}"
+        )
+    check_finite("boxes", boxes)
+    rows = boxes.view(-1, 4)
+    bad = ~((rows[:, 0] < rows[:, 2]) & (rows[:, 1] < rows[:, 3]))
+    if bool(bad.any()):
+        row = int(bad.nonzero()[0])
+        raise ValueError(
+            "expected boxes (x0, y0, x1, y1) with x0 < x1 and y0 < y1 (a positive area), got "
+            f"{rows[row].tolist()} in row {row}"
+        )
+    return boxes
+
+
+def _check_boxes_overlap(boxes: Tensor, image_size: tuple[int, int]) -> None:
+    """Each box (checked by :func:`_check_boxes`) covers part of the ``H x W`` image."""
+    height, width = image_size
+    x0, y0, x1, y1 = boxes.unbind(dim=1)
+    outside = (x0 >= width) | (y0 >= height) | (x1 <= 0) | (y1 <= 0)
+    if bool(outside.any()):
+        row = int(outside.nonzero()[0])
+        raise ValueError(
+            f"expected boxes that overlap the {height} x {width} image (x0 < {width}, "
+            f"y0 < {height}, x1 > 0, y1 > 0), got {boxes[row].tolist()} in row {row}, "
+            "which lies wholly outside it"
+        )
+
+
+def _check_masks(masks: Tensor) -> Tensor:
+    """Bool masks or weights in [0, 1], ``(H, W)`` or ``(N, H, W)``, each with a pixel."""
+    if not (masks.dtype == torch.bool or masks.is_floating_point()):
+        raise TypeError(
+            "expected masks as a bool tensor or floating weights in [0, 1], got dtype "
+            f"{masks.dtype}; convert a 0/1 mask with .bool()"
+        )
+    if masks.dim() not in (2, 3):
+        raise ValueError(f"expected masks of shape (H, W) or (N, H, W), got {tuple(masks.shape)}")
+    check_finite("masks", masks)
+    if masks.dtype != torch.bool and bool(((masks < 0) | (masks > 1)).any()):
         raise ValueError(
             f"expected masks as bool or weights in [0, 1], got values in "
-            f"[{value.min().item():.3g}, {value.max().item():.3g}]"
+            f"[{masks.min().item():.3g}, {masks.max().item():.3g}]"
         )
-    return value
+    empty = ~(masks.reshape(-1, *masks.shape[-2:]) != 0).flatten(1).any(dim=1)
+    if bool(empty.any()):
+        raise ValueError(
+            "expected each mask to mark at least one pixel (its score would be 0 whatever "
+            f"the image), got none in mask(s) {empty.nonzero().flatten().tolist()}"
+        )
+    return masks
+
+
+def _labels_the_model_gives(model: Any) -> range | None:
+    """The labels a torchvision detector or segmenter can output, from its own layers.
+
+    Faster/Mask/Keypoint R-CNN and SSD reserve label 0 for the background and never
+    report it; RetinaNet, FCOS and the segmenters use every class. ``None`` for any other
+    model (its output, checked at the call, says how many classes it has).
+    """
+    if isinstance(model, FasterRCNN) and isinstance(model.roi_heads.box_predictor,
+                                                    FastRCNNPredictor):
+        return range(1, model.roi_heads.box_predictor.cls_score.out_features)
+    if isinstance(model, SSD) and isinstance(model.head.classification_head, SSDScoringHead):
+        return range(1, model.head.classification_head.num_columns)
+    if isinstance(model, (RetinaNet, FCOS)) and isinstance(
+            model.head.classification_head,
+            (RetinaNetClassificationHead, FCOSClassificationHead)):
+        return range(model.head.classification_head.num_classes)
+    if isinstance(model, (FCN, DeepLabV3)) and isinstance(model.classifier, nn.Sequential) \
+            and isinstance(model.classifier[-1], nn.Conv2d):
+        return range(model.classifier[-1].out_channels)
+    if isinstance(model, LRASPP) and isinstance(model.classifier, LRASPPHead):
+        return range(model.classifier.low_classifier.out_channels)
+    return None
+
+
+def _check_labels_in(labels: Tensor, model: Any) -> None:
+    allowed = _labels_the_model_gives(model)
+    if allowed is None or labels.numel() == 0:
+        return
+    low, high = int(labels.min()), int(labels.max())
+    if low < allowed.start or high >= allowed.stop:
+        background = "; 0 is its background" if allowed.start == 1 else ""
+        raise ValueError(
+            f"expected labels in [{allowed.start}, {allowed.stop - 1}] (the classes of this "
+            f"{type(model).__name__}{background}), got "
+            f"{low if low < allowed.start else high}"
+        )
+
+
+def _check_images(images: Any) -> Tensor:
+    if isinstance(images, (list, tuple)):
+        raise TypeError(
+            f"expected images as one tensor (N, C, H, W), got {describe_output(images)}; "
+            "stack images of one size with torch.stack (the wrapper hands the model its list)"
+        )
+    return check_image_batch("images", images)
+
+
+def _output_entry(output: Any, key: str, what: str) -> Any:
+    """``output[key]``, or a ``ValueError`` naming the keys the output has."""
+    if not isinstance(output, Mapping) or key not in output:
+        keys = ", ".join(repr(k) for k in output) if isinstance(output, Mapping) else ""
+        got = f"keys [{keys}]" if isinstance(output, Mapping) else describe_output(output)
+        raise ValueError(f"expected {what} with the key {key!r} (torchvision's format), got {got}")
+    return output[key]
 
 
 class DetectionScore(nn.Module):
@@ -103,13 +224,24 @@ class DetectionScore(nn.Module):
     lowers the score instead of vanishing below the default threshold of 0.05.
 
     Args:
-        model: a torchvision detection model in ``eval()`` mode (``fasterrcnn_*``,
-            ``retinanet_*``, ``fcos_*``, ``ssd*``: anything returning a list of dicts with
-            ``boxes`` (x0, y0, x1, y1), ``labels`` and ``scores`` for a list of images).
-        boxes: the objects' boxes, ``(4,)``, ``(1, 4)`` or ``(N, 4)``, in input pixels; or
-            ``None`` to give them per call (``additional_forward_args``).
-        labels: their labels, an int, ``(1,)`` or ``(N,)``; or ``None`` likewise.
+        model: a torchvision detection model (``fasterrcnn_*``, ``retinanet_*``,
+            ``fcos_*``, ``ssd*``: anything returning a list of dicts with ``boxes``
+            (x0, y0, x1, y1), ``labels`` and ``scores`` for a list of images). Each call
+            runs it in eval mode and restores its modules' ``training`` flags, as the
+            methods do, so it may be left in training mode.
+        boxes: the objects' boxes, ``(4,)``, ``(1, 4)`` or ``(N, 4)``, in input pixels, each
+            with ``x0 < x1``, ``y0 < y1`` and some overlap with the image; or ``None`` to
+            give them per call (``additional_forward_args``).
+        labels: their labels, an int, ``(1,)`` or ``(N,)``; or ``None`` likewise. For a
+            torchvision detector they must be among its classes (not its background 0).
         min_iou: :math:`\tau`, the overlap a detection needs to match (0: any overlap).
+
+    Raises:
+        TypeError: a model that is not a module, images that are not one floating tensor
+            (a list of images), boxes, labels or masks of the wrong type.
+        ValueError: inverted, zero-area, non-finite or wholly outside boxes, labels beyond
+            the model's classes, a detector output without ``boxes``/``labels``/``scores``
+            (the message names the keys there are).
 
     Example:
         >>> import torch
@@ -135,21 +267,36 @@ class DetectionScore(nn.Module):
         self.boxes = boxes if boxes is None else _check_values("boxes", boxes)
         labels = torch.as_tensor(labels) if _is_int(labels) else labels
         self.labels = labels if labels is None else _check_values("labels", labels)
+        if self.labels is not None:
+            _check_labels_in(self.labels, model)
         self.min_iou = float(min_iou)
 
     def forward(self, images: Tensor, boxes: Tensor | None = None,
                 labels: Tensor | None = None) -> Tensor:
+        images = _check_images(images)
         rows = images.shape[0]
         boxes = _per_row("boxes", self.boxes, boxes, rows, trailing=1)
         labels = _per_row("labels", self.labels, labels, rows, trailing=0)
-        if boxes.shape[1:] != (4,):
+        if boxes.dim() != 2:
             raise ValueError(f"expected boxes of shape (N, 4), got {tuple(boxes.shape)}")
-        detections = self.model(list(images))
+        _check_boxes_overlap(boxes, (images.shape[-2], images.shape[-1]))
+        _check_labels_in(labels, self.model)
+        with predicting(type(self).__name__, needs_grad=False):
+            detections = self.model(list(images))
+        if not isinstance(detections, (list, tuple)) or len(detections) != rows:
+            raise ValueError(
+                f"expected the detector to return a list of {rows} dicts (one per image), "
+                f"got {describe_output(detections)}"
+            )
         scores = []
         for box, label, found in zip(boxes, labels, detections):
-            overlap = box_iou(box.to(found["boxes"]).unsqueeze(0), found["boxes"])[0]
-            similarity = overlap * found["scores"]
-            matches = (found["labels"] == label.to(found["labels"])) & (overlap > self.min_iou)
+            found_boxes, found_labels, found_scores = (
+                _output_entry(found, key, "each detection dict")
+                for key in ("boxes", "labels", "scores")
+            )
+            overlap = box_iou(box.to(found_boxes).unsqueeze(0), found_boxes)[0]
+            similarity = overlap * found_scores
+            matches = (found_labels == label.to(found_labels)) & (overlap > self.min_iou)
             similarity = torch.where(matches, similarity, torch.zeros_like(similarity))
             best = similarity.max() if similarity.numel() else images.new_zeros(())
             # images.sum() * 0 keeps the graph to the image when nothing was detected
@@ -172,10 +319,13 @@ class SegmentationScore(nn.Module):
 
     Args:
         model: a torchvision segmentation model (output a dict with ``out`` of shape
-            ``(N, classes, H, W)``) or any model returning that tensor.
-        masks: pixel masks ``(H, W)``, ``(1, H, W)`` or ``(N, H, W)`` (bool or weights in
-            [0, 1]) at the output's resolution, or ``None`` to give them per call.
-        labels: the class of each mask, an int, ``(1,)`` or ``(N,)``, or ``None``.
+            ``(N, classes, H, W)``) or any model returning that tensor; each call runs it
+            in eval mode and restores its flags.
+        masks: pixel masks ``(H, W)``, ``(1, H, W)`` or ``(N, H, W)`` (bool or floating
+            weights in [0, 1], each marking at least one pixel) at the output's
+            resolution, or ``None`` to give them per call.
+        labels: the class of each mask, an int, ``(1,)`` or ``(N,)``, or ``None``; for a
+            torchvision segmenter, below its number of classes.
         probability: softmax over classes (default) or raw logits.
         reduction: ``"mean"`` (default) or ``"sum"`` over the mask.
 
@@ -199,16 +349,27 @@ class SegmentationScore(nn.Module):
         self.masks = masks if masks is None else _check_values("masks", masks)
         labels = torch.as_tensor(labels) if _is_int(labels) else labels
         self.labels = labels if labels is None else _check_values("labels", labels)
+        if self.labels is not None:
+            _check_labels_in(self.labels, model)
         self.probability = bool(probability)
         self.reduction = reduction
 
     def forward(self, images: Tensor, masks: Tensor | None = None,
                 labels: Tensor | None = None) -> Tensor:
+        images = _check_images(images)
         rows = images.shape[0]
-        out = self.model(images)
-        logits = out["out"] if isinstance(out, dict) else out
         masks = _per_row("masks", self.masks, masks, rows, trailing=2)
         labels = _per_row("labels", self.labels, labels, rows, trailing=0)
+        _check_labels_in(labels, self.model)
+        with predicting(type(self).__name__, needs_grad=False):
+            out = self.model(images)
+        logits = _output_entry(out, "out", "the segmenter's output dict") \
+            if isinstance(out, Mapping) else out
+        if not isinstance(logits, Tensor):
+            raise TypeError(
+                "expected the segmenter to return logits (N, classes, H, W) or a dict with "
+                f"them under 'out', got {describe_output(out)}"
+            )
         if logits.dim() != 4 or masks.shape[1:] != logits.shape[2:]:
             raise ValueError(
                 f"expected masks of shape (N, {', '.join(map(str, logits.shape[2:]))}) "

@@ -242,3 +242,210 @@ def test_bad_per_call_arguments_and_labels_beyond_the_classes_are_refused():
         wrapped(x, torch.stack([BOX, BOX]), torch.tensor([3.0, 3.0]))
     assert all(torch.equal(v, before[k]) for k, v in segmenter.state_dict().items())
     assert not torch.isnan(BOX).any()
+
+
+def _flags(model):
+    return [m.training for m in model.modules()]
+
+
+@pytest.fixture(scope="module")
+def faster_rcnn():
+    from torchvision.models.detection import fasterrcnn_mobilenet_v3_large_320_fpn
+
+    torch.manual_seed(0)
+    return fasterrcnn_mobilenet_v3_large_320_fpn(
+        weights=None, weights_backbone=None, box_score_thresh=0.0, num_classes=5)
+
+
+@pytest.fixture(scope="module")
+def deeplab():
+    from torchvision.models.segmentation import deeplabv3_mobilenet_v3_large
+
+    torch.manual_seed(0)
+    return deeplabv3_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=3,
+                                        aux_loss=False)
+
+
+ORDER = r"^expected boxes \(x0, y0, x1, y1\) with x0 < x1 and y0 < y1 \(a positive area\), got "
+
+
+@pytest.mark.parametrize(
+    ("boxes", "labels", "error", "match"),
+    [
+        (torch.tensor([14.0, 2, 8, 8]), 3, ValueError,
+         ORDER + r"\[14.0, 2.0, 8.0, 8.0\] in row 0$"),
+        (torch.tensor([[8.0, 2, 14, 8], [8, 2, 8, 8]]), 3, ValueError,
+         ORDER + r"\[8.0, 2.0, 8.0, 8.0\] in row 1$"),
+        (torch.tensor([8.0, 2, 14, 2]), 3, ValueError,
+         ORDER + r"\[8.0, 2.0, 14.0, 2.0\] in row 0$"),
+        (torch.tensor([8.0, 2, 14]), 3, ValueError,
+         r"^expected boxes of shape \(4,\) or \(N, 4\) as \(x0, y0, x1, y1\), got \(3,\)$"),
+        (torch.tensor([True, False, True, True]), 3, TypeError,
+         r"^expected boxes as real numbers, got dtype torch.bool$"),
+        (BOX, torch.tensor([[3]]), ValueError,
+         r"^expected labels of shape \(\), \(1,\) or \(N,\), got \(1, 1\)$"),
+    ],
+    ids=["inverted", "zero_width", "zero_height", "three_numbers", "bool", "labels_2d"])
+def test_boxes_without_area_or_of_the_wrong_form_are_refused_when_built(boxes, labels, error,
+                                                                       match):
+    kept = boxes.clone()
+    with pytest.raises(error, match=match):
+        DetectionScore(PlantedDetector(), boxes, labels)
+    assert torch.equal(boxes, kept)
+
+
+OUTSIDE = (r"^expected boxes that overlap the 16 x 16 image \(x0 < 16, y0 < 16, x1 > 0, "
+           r"y1 > 0\), got ")
+
+
+@pytest.mark.parametrize(
+    ("box", "got"),
+    [(torch.tensor([20.0, 2, 30, 8]), r"\[20.0, 2.0, 30.0, 8.0\]"),
+     (torch.tensor([-8.0, -6, -2, -1]), r"\[-8.0, -6.0, -2.0, -1.0\]"),
+     (torch.tensor([2.0, 16, 8, 20]), r"\[2.0, 16.0, 8.0, 20.0\]")],
+    ids=["right", "negative", "below"])
+def test_a_box_wholly_outside_the_image_is_refused_before_the_model_runs(box, got):
+    detector = CountingDetector()
+    x = torch.rand(2, 3, SIZE, SIZE)
+    kept = x.clone()
+    with pytest.raises(ValueError, match=f"{OUTSIDE}{got} in row 0, which lies wholly outside"):
+        DetectionScore(detector, box, 3)(x)
+    with pytest.raises(ValueError, match=f"{OUTSIDE}{got} in row 1, which lies wholly outside"):
+        DetectionScore(detector)(x, torch.stack([BOX, box]), torch.tensor([3, 3]))
+    assert detector.calls == 0 and torch.equal(x, kept)
+    # partly outside is a box the detector can still find (it clips its own boxes)
+    assert DetectionScore(detector, torch.tensor([8.0, -4, 20, 8]), 3)(x).shape == (2, 1)
+
+
+class CountingDetector(PlantedDetector):
+    """PlantedDetector that counts its calls and, as torchvision's, refuses training mode."""
+
+    def __init__(self, keys=("boxes", "labels", "scores")) -> None:
+        super().__init__()
+        self.calls, self.keys = 0, keys
+        self.head = nn.Linear(1, 1)  # a submodule, whose flag must be restored too
+
+    def forward(self, images):
+        if self.training:
+            raise AssertionError("targets should not be none when in training mode")
+        self.calls += 1
+        return [{k: v for k, v in found.items() if k in self.keys}
+                for found in super().forward(images)]
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda s, x: s([x[0], x[1]]), TypeError,
+         r"^expected images as one tensor \(N, C, H, W\), got list of 2 \(tensor of shape "
+         r"\(3, 16, 16\) and dtype torch.float32; tensor of shape \(3, 16, 16\) and dtype "
+         r"torch.float32\); stack images of one size with torch.stack \(the wrapper hands the "
+         r"model its list\)$"),
+        (lambda s, x: s(x[0]), ValueError,
+         r"^expected images of shape \(N, C, H, W\) with N >= 1, got \(3, 16, 16\)$"),
+        (lambda s, x: s((x * 255).to(torch.uint8)), TypeError,
+         r"^expected images to be a floating-point tensor"),
+    ],
+    ids=["list", "one_image", "uint8"])
+def test_images_that_are_not_a_batch_tensor_are_refused(call, error, match):
+    x = torch.rand(2, 3, SIZE, SIZE)
+    kept = x.clone()
+    detector = CountingDetector()
+    mask = torch.ones(SIZE, SIZE, dtype=torch.bool)
+    segmenter = SegmentationScore(PlantedSegmenter(), mask, 1)
+    for wrapped in (DetectionScore(detector, BOX, 3), segmenter):
+        with pytest.raises(error, match=match):
+            call(wrapped, x)
+    assert detector.calls == 0 and torch.equal(x, kept)
+
+
+def test_missing_output_keys_are_named_with_the_keys_there_are():
+    x = torch.rand(2, 3, SIZE, SIZE)
+    no_scores = DetectionScore(CountingDetector(keys=("boxes", "labels")), BOX, 3)
+    with pytest.raises(ValueError, match=r"^expected each detection dict with the key 'scores' "
+                       r"\(torchvision's format\), got keys \['boxes', 'labels'\]$"):
+        no_scores(x)
+    logits_only = lambda images: {"logits": PlantedSegmenter()(images)["out"]}  # noqa: E731
+    mask = torch.ones(SIZE, SIZE, dtype=torch.bool)
+    with pytest.raises(ValueError, match=r"^expected the segmenter's output dict with the key "
+                       r"'out' \(torchvision's format\), got keys \['logits'\]$"):
+        SegmentationScore(logits_only, mask, 1)(x)
+    class OneDict(nn.Module):
+        def forward(self, images):
+            return {"boxes": BOX[None]}
+
+    one_dict = DetectionScore(OneDict(), BOX, 3)
+    with pytest.raises(ValueError, match=r"^expected the detector to return a list of 2 dicts "
+                       r"\(one per image\), got dict with keys \['boxes'\]$"):
+        one_dict(x)
+
+
+@pytest.mark.parametrize(
+    ("masks", "error", "match"),
+    [
+        (torch.zeros(SIZE, SIZE, dtype=torch.bool), ValueError,
+         r"^expected each mask to mark at least one pixel \(its score would be 0 whatever the "
+         r"image\), got none in mask\(s\) \[0\]$"),
+        (torch.stack([torch.ones(SIZE, SIZE), torch.zeros(SIZE, SIZE)]), ValueError,
+         r"got none in mask\(s\) \[1\]$"),
+        (torch.ones(SIZE, SIZE, dtype=torch.long), TypeError,
+         r"^expected masks as a bool tensor or floating weights in \[0, 1\], got dtype "
+         r"torch.int64; convert a 0/1 mask with .bool\(\)$"),
+        (torch.ones(SIZE * SIZE, dtype=torch.bool), ValueError,
+         r"^expected masks of shape \(H, W\) or \(N, H, W\), got \(256,\)$"),
+    ],
+    ids=["empty", "one_empty", "integer", "flat"])
+def test_masks_without_a_pixel_or_of_the_wrong_form_are_refused(masks, error, match):
+    segmenter = PlantedSegmenter().train()
+    flags = _flags(segmenter)
+    kept = masks.clone()
+    with pytest.raises(error, match=match):
+        SegmentationScore(segmenter, masks, 1)
+    with pytest.raises(error, match=match):  # per call, before the model runs
+        SegmentationScore(segmenter, labels=1)(torch.rand(1, 3, SIZE, SIZE), masks)
+    assert torch.equal(masks, kept) and _flags(segmenter) == flags
+
+
+def test_labels_beyond_a_torchvision_models_classes_are_refused(faster_rcnn, deeplab):
+    faster_rcnn.train()
+    x = torch.rand(1, 3, 64, 64)
+    kept, flags = x.clone(), _flags(faster_rcnn)
+    classes = (r"^expected labels in \[1, 4\] \(the classes of this FasterRCNN; 0 is its "
+               r"background\), got ")
+    with pytest.raises(ValueError, match=classes + "99$"):
+        DetectionScore(faster_rcnn, BOX, 99)
+    with pytest.raises(ValueError, match=classes + "0$"):
+        DetectionScore(faster_rcnn, BOX, 0)
+    with pytest.raises(ValueError, match=classes + "5$"):
+        DetectionScore(faster_rcnn, BOX)(x, BOX, torch.tensor([5]))
+    assert _flags(faster_rcnn) == flags and torch.equal(x, kept)
+    mask = torch.ones(SIZE, SIZE, dtype=torch.bool)
+    with pytest.raises(ValueError, match=r"^expected labels in \[0, 2\] \(the classes of this "
+                       r"DeepLabV3\), got 3$"):
+        SegmentationScore(deeplab, mask, 3)
+
+
+def test_the_wrapped_model_runs_in_eval_mode_and_keeps_its_flags():
+    detector = CountingDetector().train()
+    segmenter = PlantedSegmenter().train()
+    x = torch.rand(2, 3, SIZE, SIZE) * 0.5 + 0.5
+    mask = torch.zeros(SIZE, SIZE, dtype=torch.bool)
+    mask[ROWS, COLS] = True
+    for model, wrapped in ((detector, DetectionScore(detector, BOX, 3)),
+                           (segmenter, SegmentationScore(segmenter, mask, 1))):
+        ig = IntegratedGradients(wrapped).attribute(x, baselines=0.0, target=0, n_steps=4)
+        assert all(_in_region(ig))
+        assert all(m.training for m in model.modules())
+
+
+@pytest.mark.slow
+def test_captums_integrated_gradients_works_on_a_detector_left_in_training_mode(faster_rcnn):
+    faster_rcnn.train()
+    x = torch.rand(1, 3, 96, 96)
+    with torch.no_grad():
+        found = faster_rcnn.eval()(list(x))[0]
+    faster_rcnn.train()
+    wrapped = DetectionScore(faster_rcnn, boxes=found["boxes"][0], labels=int(found["labels"][0]))
+    ig = IntegratedGradients(wrapped).attribute(x, target=0, n_steps=2)
+    assert torch.isfinite(ig).all() and ig.abs().max() > 0
+    assert all(m.training for m in faster_rcnn.modules())

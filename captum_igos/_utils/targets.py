@@ -16,7 +16,11 @@ from torch import Tensor
 from torch.nn import Module
 
 from captum_igos._utils.captum_compat import TargetType, run_forward
-from captum_igos._utils.validation import check_target, check_target_range
+from captum_igos._utils.validation import (
+    check_forward_output,
+    check_target,
+    check_target_range,
+)
 
 
 def top1_targets(
@@ -27,11 +31,10 @@ def top1_targets(
     """Index of the largest output per example, shape ``(N,)``, on the output's device."""
     with torch.no_grad():
         outputs = run_forward(forward_func, inputs, None, additional_forward_args)
-    if not isinstance(outputs, Tensor) or outputs.dim() != 2:
-        shape = tuple(outputs.shape) if isinstance(outputs, Tensor) else type(outputs).__name__
+    if check_forward_output(outputs).dim() != 2:
         raise ValueError(
             "target=None picks the top-1 class and needs outputs of shape (N, classes), "
-            f"got {shape}; pass target explicitly"
+            f"got {tuple(outputs.shape)}; pass target explicitly"
         )
     return outputs.argmax(dim=1)
 

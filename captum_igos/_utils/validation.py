@@ -26,7 +26,7 @@ What is checked, in this order:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from numbers import Integral, Real
 from typing import Any
 
@@ -43,6 +43,57 @@ def describe(value: Any) -> str:
         return f"{kind.__module__}.{kind.__name__} of shape {tuple(value.shape)}"
     text = repr(value)
     return f"{kind.__name__} {text if len(text) <= 60 else text[:57] + '...'}"
+
+
+def describe_output(value: Any) -> str:
+    """:func:`describe`, with the items of a tuple or list and the keys of a mapping."""
+    if isinstance(value, Mapping):
+        keys = ", ".join(repr(key) for key in list(value)[:8])
+        return f"{type(value).__name__} with keys [{keys}]"
+    if isinstance(value, (tuple, list)):
+        items = "; ".join(describe(item) for item in value[:3])
+        more = "; ..." if len(value) > 3 else ""
+        return f"{type(value).__name__} of {len(value)} ({items}{more})"
+    return describe(value)
+
+
+def check_forward_output(outputs: Any) -> Tensor:
+    """The forward function's outputs are one tensor (Captum selects the target from it)."""
+    if not isinstance(outputs, Tensor):
+        raise TypeError(
+            "expected forward_func to return a tensor of outputs (N, K), got "
+            f"{describe_output(outputs)}; for a model that returns a tuple, a dict or a "
+            "Hugging Face ModelOutput, pass a function that picks the tensor, e.g. "
+            "lambda x: model(x).logits or lambda x: model(x)[0]"
+        )
+    return outputs
+
+
+def check_score_output(scores: Any, outputs: Tensor) -> Tensor:
+    """What a ``score=`` callable returned for ``outputs``: the one contract, checked per call.
+
+    Scores are a floating tensor of the outputs' shape ``(N, K)``, or ``(N,)`` (one score
+    per example), and are on the autograd graph whenever the outputs are (gradient
+    methods differentiate them).
+    """
+    rows = outputs.shape[0] if outputs.dim() else None
+    contract = (
+        "expected score to return a floating tensor of the outputs' shape (N, K), here "
+        f"{tuple(outputs.shape)}, or (N,) with one score per row, computed from the outputs "
+        "with torch operations (on the autograd graph)"
+    )
+    if not isinstance(scores, Tensor):
+        raise TypeError(f"{contract}, got {describe_output(scores)}")
+    if not scores.is_floating_point():
+        raise TypeError(f"{contract}, got dtype {scores.dtype}")
+    if scores.shape != outputs.shape and (rows is None or tuple(scores.shape) != (rows,)):
+        raise ValueError(f"{contract}, got shape {tuple(scores.shape)}")
+    if torch.is_grad_enabled() and outputs.requires_grad and not scores.requires_grad:
+        raise ValueError(
+            f"{contract}, got a tensor cut from the graph (requires_grad=False): remove "
+            ".detach(), .item(), NumPy or torch.no_grad() from the score"
+        )
+    return scores
 
 
 def check_tensor(name: str, value: Any) -> Tensor:

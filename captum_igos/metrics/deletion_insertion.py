@@ -278,7 +278,9 @@ def deletion_insertion(
         additional_forward_args: passed to ``forward_func`` after the inputs; tensors are
             indexed along dim 0 with each perturbed example's image.
         score: ``"probability"`` (default), ``"sigmoid"`` (multi-label), ``"raw"`` or a
-            callable from outputs to scores (:mod:`captum_igos._utils.scores`).
+            callable from the outputs ``(N, K)`` to a floating tensor of that shape or
+            ``(N,)`` (:mod:`captum_igos._utils.scores`, the same check as the methods';
+            the metric takes no gradient, so a detached score is accepted here).
         ties: order of units with equal attribution: ``"random"`` (default; one fixed
             permutation, ``TIE_SEED``) or ``"raster"`` (flattened image order, as
             ``numpy.argsort``); module docstring.

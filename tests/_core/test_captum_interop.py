@@ -17,11 +17,27 @@ from captum.attr import (
 from captum.metrics import infidelity, sensitivity_max
 
 from captum_igos import IGOS, IGOSPlusPlus, LayerRSIGradCam
-from tests._core.igos_helpers import TinyNet
+from tests._core.igos_helpers import SIZE, PlantedEvidence, TinyNet, in_region
 
 D64 = torch.float64
 CAPTUM_ORDER = ["inputs", "baselines", "target", "additional_forward_args"]
 MASK_SETTINGS = {"mask_size": 4, "iterations": 2, "n_steps": 2, "noise_std": 0.0}
+
+
+def planted():
+    """The planted-evidence model and two images whose I-GOS / iGOS++ maps move (class 1)."""
+    torch.manual_seed(0)
+    return PlantedEvidence().double().eval(), torch.rand(2, 3, SIZE, SIZE, dtype=D64)
+
+
+def assert_moved(method, x, maps, **kwargs):
+    """A compared map must have moved: every image's status ``moved``, the maximum in the
+    planted region (a test on an empty map passes whatever the code under test does)."""
+    if isinstance(method, (IGOS, IGOSPlusPlus)):
+        status = method.optimize(x, **kwargs).status
+        assert status == ("moved",) * x.shape[0], (type(method).__name__, status)
+        assert in_region(maps) == [True] * x.shape[0], type(method).__name__
+    assert (maps.flatten(1).abs().amax(dim=1) > 1e-3).all(), type(method).__name__
 
 
 def first_parameters(func, count=4):
@@ -38,15 +54,17 @@ def test_positional_order_is_captums():
 
 
 def test_baselines_and_target_pass_positionally_as_in_captum():
-    torch.manual_seed(0)
-    model = TinyNet().double()
-    x = torch.rand(2, 3, 8, 8, dtype=D64)
+    model, x = planted()
     rsi = LayerRSIGradCam(model, model.conv)
-    assert torch.equal(rsi.attribute(x, 0.0, 2, None, 4), rsi.attribute(x, baselines=0.0,
-                                                                          target=2, n_steps=4))
-    by_position = IGOS(model).attribute(x, 0.0, 2, **MASK_SETTINGS)
-    by_keyword = IGOS(model).attribute(x, baselines=0.0, target=2, **MASK_SETTINGS)
-    assert torch.equal(by_position, by_keyword)
+    by_keyword = rsi.attribute(x, baselines=0.0, target=1, n_steps=4)
+    assert_moved(rsi, x, by_keyword)
+    assert torch.equal(rsi.attribute(x, 0.0, 1, None, 4), by_keyword)
+    for method in (IGOS(model), IGOSPlusPlus(model)):
+        by_keyword = method.attribute(x, baselines=0.0, target=1, **MASK_SETTINGS)
+        assert_moved(method, x, by_keyword, baselines=0.0, target=1, **MASK_SETTINGS)
+        assert torch.equal(method.attribute(x, 0.0, 1, **MASK_SETTINGS), by_keyword)
+        blurred = method.attribute(x, None, 1, **MASK_SETTINGS)  # the baseline did arrive
+        assert not torch.equal(blurred, by_keyword)
 
 
 def _methods(model):
@@ -60,12 +78,11 @@ def _methods(model):
 
 @pytest.mark.parametrize("nt_type", ["smoothgrad", "smoothgrad_sq", "vargrad"])
 def test_noise_tunnel_with_one_noiseless_sample_equals_the_plain_call(nt_type):
-    torch.manual_seed(0)
-    model = TinyNet().double()
-    x = torch.rand(2, 3, 8, 8, dtype=D64)
-    target = torch.tensor([0, 2])
+    model, x = planted()
+    target = torch.tensor([1, 1])
     for name, method, kwargs in _methods(model):
         plain = method.attribute(x, target=target, **kwargs)
+        assert_moved(method, x, plain, target=target, **kwargs)
         tunnel = NoiseTunnel(method).attribute(
             x, nt_type=nt_type, nt_samples=1, stdevs=0.0, target=target, **kwargs
         )
@@ -95,17 +112,17 @@ def _as_input_shaped(attribution, inputs):
 
 
 def test_captum_infidelity_and_sensitivity_accept_all_three():
-    torch.manual_seed(0)
-    model = TinyNet().double()
-    x = torch.rand(2, 3, 8, 8, dtype=D64)
-    target = torch.tensor([1, 2])
+    model, x = planted()
+    target = torch.tensor([1, 1])
 
     def perturb(inputs):
         noise = 0.01 * torch.randn_like(inputs)
         return noise, inputs - noise
 
     for name, method, kwargs in _methods(model):
-        attribution = _as_input_shaped(method.attribute(x, target=target, **kwargs), x)
+        plain = method.attribute(x, target=target, **kwargs)
+        assert_moved(method, x, plain, target=target, **kwargs)
+        attribution = _as_input_shaped(plain, x)
         score = infidelity(model, perturb, x, attribution, target=target, n_perturb_samples=2)
         assert score.shape == (2,) and torch.isfinite(score).all(), name
         # sensitivity_max hands the explanation function a tuple and iterates over what

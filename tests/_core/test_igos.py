@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from captum.attr import GradientAttribution
+from torch import nn
 
 from captum_igos import IGOS, IGOSPlusPlus, MaskOptimizationResult
 from captum_igos._core.igos import IGOSObjective
@@ -15,6 +16,7 @@ from captum_igos._utils.scores import scored_forward
 from captum_igos.baselines import blur_baseline
 from captum_igos.optimizers import LineSearch, Nesterov
 from tests._core.igos_helpers import (
+    REGION,
     SIZE,
     PlantedEvidence,
     TinyNet,
@@ -154,10 +156,29 @@ def test_planted_evidence_is_found(optimizer, mask_size):
     assert float(heatmaps.amax()) > 0
 
 
+class TwoRegions(nn.Module):
+    """Class 0 is PlantedEvidence's class 1 in ``REGION``, class 1 the same in its mirror."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.left, self.right = PlantedEvidence(), PlantedEvidence()
+        self.right.region = self.right.region.flip(-1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([self.left(x)[:, 1], self.right(x)[:, 1]], dim=1)
+
+
 def test_target_none_explains_the_top1_class():
-    model, images = tiny_setup(n=2, seed=3)
+    """Image 0 has texture in REGION only (top-1 class 0), image 1 in its mirror (class 1)."""
+    torch.manual_seed(3)
+    images = torch.full((2, 3, SIZE, SIZE), 0.5)
+    images[:, :, REGION[0], REGION[1]] = torch.rand(2, 3, SIZE, SIZE)[:, :, REGION[0], REGION[1]]
+    images[1] = images[1].flip(-1)
+    model = TwoRegions().eval()
     top1 = model(images).argmax(dim=1)
+    assert top1.tolist() == [0, 1]
     implicit = IGOS(model).attribute(images, generator=torch.Generator().manual_seed(1), **TINY)
+    assert in_region(implicit) == [True, False] and in_region(implicit.flip(-1)) == [False, True]
     explicit = IGOS(model).attribute(images, target=top1,
                                      generator=torch.Generator().manual_seed(1), **TINY)
     torch.testing.assert_close(implicit, explicit, rtol=0, atol=0)

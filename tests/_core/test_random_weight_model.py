@@ -6,7 +6,7 @@ import pytest
 import torch
 import torchvision
 
-from captum_igos import IGOS, IGOSPlusPlus
+from captum_igos import IGOS, EmptyMapWarning, IGOSPlusPlus
 from captum_igos._core.mask_optimization import EMPTY_MAP_TOLERANCE, _outcomes
 
 SETTINGS = {"mask_size": 7, "iterations": 3, "n_steps": 3}
@@ -36,7 +36,7 @@ def test_default_objective_moves_the_mask_of_a_random_weight_resnet(cls, random_
 @pytest.mark.parametrize("cls", [IGOS, IGOSPlusPlus])
 def test_papers_objective_on_the_same_model_is_empty_and_says_so(cls, random_resnet):
     model, images = random_resnet
-    with pytest.warns(UserWarning, match=r"map of image\(s\) \[0, 1\] is empty.*"
+    with pytest.warns(EmptyMapWarning, match=r"map of image\(s\) \[0, 1\] is empty.*"
                                          r"objective='normalized'"):
         heatmaps = cls(model).attribute(images, objective="paper",
                                         generator=torch.Generator().manual_seed(0), **SETTINGS)
@@ -57,7 +57,7 @@ def test_a_map_that_barely_moved_is_reported_empty_not_silently_returned():
     peak = float((1 - result.mask).max())
     assert 0 < peak < EMPTY_MAP_TOLERANCE  # ... by less than the tolerance
     assert result.status == ("barely_moved",) and result.empty == [0]
-    with pytest.warns(UserWarning, match=r"image\(s\) \[0\] is empty \(all zeros, or every "
+    with pytest.warns(EmptyMapWarning, match=r"image\(s\) \[0\] is empty \(all zeros, or every "
                                          r"value below 0.001\): barely_moved; .*more iterations"):
         IGOSPlusPlus(model).attribute(image, target=target,
                                       generator=torch.Generator().manual_seed(0), **SETTINGS)

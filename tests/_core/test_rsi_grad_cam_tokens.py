@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from captum_igos import IGOS, IGOSPlusPlus, LayerRSIGradCam, vit_reshape_transform
+from captum_igos._core.mask_optimization import EMPTY_MAP_TOLERANCE
 from tests._core.igos_helpers import no_hooks
 
 D64 = torch.float64
@@ -114,10 +115,15 @@ def test_rsi_grad_cam_on_timm_vit_tiny(vit):
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("error::captum_igos.EmptyMapWarning")  # the map must move
 @pytest.mark.parametrize("method", [IGOS, IGOSPlusPlus])
 def test_mask_methods_need_no_layer_and_work_on_timm_vit_tiny(vit, method):
+    """The random ViT's raw top-1 logit, with a light L1 / TV pull: the map moves (status
+    ``moved``: no EmptyMapWarning) and is a map, not a constant."""
     x = torch.rand(1, 3, 224, 224)
     heatmap = method(vit).attribute(x, score="raw", mask_size=7, iterations=2, n_steps=2,
+                                    l1_coeff=0.01, tv_coeff=0.1,
                                     generator=torch.Generator().manual_seed(0))
     assert heatmap.shape == x.shape
     assert torch.isfinite(heatmap).all() and heatmap.min() >= 0 and heatmap.max() <= 1
+    assert heatmap.max() > EMPTY_MAP_TOLERANCE and heatmap.std() > 0

@@ -4,16 +4,20 @@ and the side-effect checks shared by the validation and model-state tests."""
 from __future__ import annotations
 
 import copy
+import warnings
 
 import torch
 from torch import nn
 from torch.nn.modules import module as torch_module
 
-from captum_igos import IGOS, IGOSPlusPlus, LayerRSIGradCam
+from captum_igos import IGOS, EmptyMapWarning, IGOSPlusPlus, LayerRSIGradCam
+from captum_igos._core.mask_optimization import EMPTY_MAP_TOLERANCE
 from captum_igos.metrics import deletion_insertion
 
 F64 = torch.float64
-TINY = dict(iterations=1, n_steps=2, mask_size=2)
+#: One cheap step; no L1 / TV pull, so the tiny random model's masks move (a side-effect
+#: test on an empty map would not exercise the optimiser's writes at all).
+TINY = dict(iterations=1, n_steps=2, mask_size=2, l1_coeff=0.0, tv_coeff=0.0)
 
 
 class TinyNet(nn.Module):
@@ -39,9 +43,9 @@ def make_net() -> TinyNet:
 
 def run(method: str, net: TinyNet, x, **kwargs):
     if method == "IGOS":
-        return IGOS(net).attribute(x, **TINY, **kwargs)
+        return IGOS(net).attribute(x, **{**TINY, **kwargs})
     if method == "IGOSPlusPlus":
-        return IGOSPlusPlus(net).attribute(x, **TINY, **kwargs)
+        return IGOSPlusPlus(net).attribute(x, **{**TINY, **kwargs})
     if method == "LayerRSIGradCam":
         layer = kwargs.pop("layer", net.conv)
         return LayerRSIGradCam(net, layer).attribute(x, n_steps=2, **kwargs)
@@ -51,6 +55,27 @@ def run(method: str, net: TinyNet, x, **kwargs):
 
 
 METHODS = ["IGOS", "IGOSPlusPlus", "LayerRSIGradCam", "deletion_insertion"]
+
+
+def run_telling_empty(method: str, net, x, **kwargs):
+    """:func:`run` for a test that may meet empty maps: a mask method's map is empty
+    (below the tolerance) for an image exactly when an ``EmptyMapWarning`` said so."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", EmptyMapWarning)
+        result = run(method, net, x, **kwargs)
+    told = [w for w in caught if issubclass(w.category, EmptyMapWarning)]
+    if method in ("IGOS", "IGOSPlusPlus"):
+        empty = (result.flatten(1).abs().amax(dim=1) < EMPTY_MAP_TOLERANCE).nonzero()
+        said = [index for w in told for index in _images_named(str(w.message))]
+        assert sorted(said) == empty.flatten().tolist(), (said, told)
+    else:
+        assert told == []
+    return result
+
+
+def _images_named(message: str) -> list[int]:
+    listed = message.split("image(s) [", 1)[1].split("]", 1)[0]
+    return [int(index) for index in listed.split(",")]
 
 
 def _global_hooks() -> list[int]:

@@ -18,7 +18,7 @@ def test_scored_forward_probability_is_softmax_and_raw_is_identity():
     inputs = torch.tensor([[1.0, -2.0, 3.0], [0.5, 0.5, 0.5]])
     raw = model(inputs)
     torch.testing.assert_close(scored_forward(model, "probability")(inputs), raw.softmax(dim=1))
-    assert scored_forward(model, "raw") is model
+    assert torch.equal(scored_forward(model, "raw")(inputs), raw)  # the outputs, checked
     expected = "score to be one of 'probability', 'sigmoid', 'raw', got 'logit'"
     with pytest.raises(ValueError, match=expected):
         scored_forward(model, "logit")

@@ -10,6 +10,7 @@ from captum_igos import IGOS, IGOSPlusPlus, LayerRSIGradCam
 from captum_igos._utils.scores import check_score, score_bounds, scored_forward
 from captum_igos.metrics import deletion_insertion
 from tests._core.igos_helpers import TinyNet
+from tests._utils.model_helpers import METHODS, assert_unchanged, make_net, run, snapshot, x2
 
 D64 = torch.float64
 MASK_SETTINGS = {"mask_size": 4, "iterations": 3, "n_steps": 3, "noise_std": 0.0}
@@ -91,3 +92,94 @@ def test_sigmoid_score_equals_the_raw_score_of_the_sigmoided_model_for_every_met
     by_hand = deletion_insertion(wrapped, x, by_name, target=target, n_steps=4, score="raw")
     torch.testing.assert_close(curves.deletion, by_hand.deletion)
     torch.testing.assert_close(curves.insertion, by_hand.insertion)
+
+
+#: Score callables that break the contract, with the end of the one message they get.
+BAD_SCORES = [
+    (lambda out: [out], TypeError, r"got list of 1 \(tensor of shape"),
+    (lambda out: 1.0, TypeError, r"got float 1\.0$"),
+    (lambda out: out.detach().numpy(), TypeError, r"got numpy\.ndarray of shape"),
+    (lambda out: out.argmax(dim=1), TypeError, r"got dtype torch\.int64$"),
+    (lambda out: out[:, :1], ValueError, r"got shape \(\d+, 1\)$"),
+    (lambda out: out.detach().softmax(dim=1), ValueError, r"got a tensor cut from the graph"),
+]
+CONTRACT = (r"^expected score to return a floating tensor of the outputs' shape \(N, K\), here "
+            r"\(\d+, 3\), or \(N,\) with one score per row, computed from the outputs with "
+            r"torch operations \(on the autograd graph\), ")
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize(("score", "error", "match"), BAD_SCORES,
+                         ids=["list", "float", "numpy", "integer", "N_by_1", "detached"])
+def test_a_score_callable_that_breaks_the_contract_gets_one_message(method, score, error,
+                                                                      match):
+    net = make_net().train()
+    x = x2()
+    kept = x.clone()
+    before = snapshot(net)
+    net.register_forward_pre_hook(lambda *_: None)  # the hook assert_unchanged expects
+    if method == "deletion_insertion" and match.startswith("got a tensor cut"):
+        # the metric needs no gradient: a detached score is a valid score there
+        run(method, net, x, target=1, score=score)
+    else:
+        with pytest.raises(error, match=CONTRACT + match):
+            run(method, net, x, target=1, score=score)
+    assert torch.equal(x, kept)
+    assert_unchanged(net, before, [])
+
+
+class Output(dict):
+    """A dict of outputs, as Hugging Face's ModelOutput (an OrderedDict subclass) is."""
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("target", [1, None])
+@pytest.mark.parametrize(
+    ("wrap", "described"),
+    [(lambda out: (out, out.sum()), r"tuple of 2 \(tensor of shape \(\d+, 3\) and dtype "
+      r"torch.float64; tensor of shape \(\) and dtype torch.float64\)"),
+     (lambda out: Output(logits=out), r"Output with keys \['logits'\]")],
+    ids=["tuple", "ModelOutput"])
+def test_a_forward_function_that_returns_no_tensor_is_told_what_to_write(method, target, wrap,
+                                                                           described):
+    net = make_net().train()
+    x = x2()
+    kept = x.clone()
+    before = snapshot(net)
+    net.register_forward_pre_hook(lambda *_: None)
+    with pytest.raises(TypeError, match=(
+            r"^expected forward_func to return a tensor of outputs \(N, K\), got " + described
+            + r"; for a model that returns a tuple, a dict or a Hugging Face ModelOutput, pass "
+            r"a function that picks the tensor, e.g. lambda x: model\(x\).logits or "
+            r"lambda x: model\(x\)\[0\]$")):
+        forward = lambda inputs: wrap(net(inputs))  # noqa: E731
+        if method == "LayerRSIGradCam":
+            LayerRSIGradCam(forward, net.conv).attribute(x, target=target, n_steps=2)
+        else:
+            run(method, forward, x, target=target)
+    assert torch.equal(x, kept)
+    assert_unchanged(net, before, [])
+
+
+def test_one_score_per_row_stands_for_every_target():
+    torch.manual_seed(0)
+    model = TinyNet().double().eval()
+    with torch.no_grad():
+        model.conv.weight.mul_(5)
+        model.head.weight.mul_(10)
+    x = torch.rand(2, 3, 8, 8, dtype=D64)
+    difference = lambda out: out[:, 2] - out[:, 0]  # noqa: E731
+    scores = scored_forward(model, difference)(x)
+    logits = model(x)
+    assert scores.shape == (2, 3)
+    assert torch.equal(scores, (logits[:, 2] - logits[:, 0]).unsqueeze(1).expand(2, 3))
+    reference = lambda inputs: (model(inputs) @ torch.tensor([-1.0, 0, 1], dtype=D64))[:, None]  # noqa: E731
+    settings = {"l1_coeff": 0.01, "tv_coeff": 0.1}
+    for (ours, kwargs), (by_hand, _) in zip(_methods(model, model.conv),
+                                            _methods(reference, model.conv)):
+        if not isinstance(ours, LayerRSIGradCam):
+            kwargs = {**kwargs, **settings}
+        maps = ours.attribute(x, target=1, score=difference, **kwargs)
+        assert (maps.flatten(1).abs().amax(dim=1) > 1e-3).all(), type(ours).__name__
+        torch.testing.assert_close(maps, by_hand.attribute(x, target=0, score="raw", **kwargs),
+                                   rtol=0, atol=1e-12)

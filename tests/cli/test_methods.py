@@ -57,11 +57,13 @@ def test_captum_methods_run_inside_torch_autocast():
 
 def test_compute_equals_the_library_called_directly():
     model = tiny_cnn()
+    with torch.no_grad():  # outputs sensitive enough that the compared I-GOS maps move
+        model[0].weight.mul_(20)
     x = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(1))
     target = torch.tensor([1, 3])
     black = torch.full((1, 3, 8, 8), -1.0)
     values = {"ig_steps": 4, "ig_baselines": BLACK_IMAGE, "occlusion_window": 4,
-              "occlusion_stride": 4, "seed": 5, "iterations": 1, "igos_steps": 2, "mask_size": 4}
+              "occlusion_stride": 4, "seed": 5, "iterations": 3, "igos_steps": 2, "mask_size": 4}
 
     def run(name):
         settings = settings_for(name, values, "0")
@@ -74,9 +76,13 @@ def test_compute_equals_the_library_called_directly():
                                LayerGradCam(model, model[0]).attribute(x, target=target))
     torch.testing.assert_close(run("occlusion"), Occlusion(model).attribute(
         x, target=target, sliding_window_shapes=(3, 4, 4), strides=(3, 4, 4)))
-    generator = torch.Generator().manual_seed(5)
-    torch.testing.assert_close(run("igos"), IGOS(model).attribute(
-        x, target=target, mask_size=4, iterations=1, n_steps=2, generator=generator))
+    igos = {"target": target, "mask_size": 4, "iterations": 3, "n_steps": 2}
+    moved = IGOS(model).optimize(x, generator=torch.Generator().manual_seed(5), **igos)
+    assert moved.status == ("moved", "moved")
+    heatmaps = run("igos")
+    assert bool((heatmaps.flatten(1).amax(dim=1) > 1e-3).all())
+    torch.testing.assert_close(heatmaps, IGOS(model).attribute(
+        x, generator=torch.Generator().manual_seed(5), **igos))
     assert run("random").shape == (2, 1, 28, 28)
     torch.testing.assert_close(run("random"), run("random"))  # seeded per call
     with pytest.raises(ValueError, match="expected a method name"):
