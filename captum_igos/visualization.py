@@ -64,8 +64,8 @@ class PictureStyle:
     """The one picture style of the package: every map over a dimmed photo.
 
     Each map is scaled to its own range (:func:`scale_map`: its lowest value is 0, its
-    highest 1) and coloured with a perceptual colour map whose low end is dark, then
-    blended over the grey photo with weight ``alpha_overlay``:
+    top ``top_percent`` % of pixels 1) and coloured with a perceptual colour map whose low
+    end is dark, then blended over the grey photo with weight ``alpha_overlay``:
     ``pixel = alpha * cmap(scaled) + (1 - alpha) * grey``. Where the map is low the photo
     shows dimmed to ``1 - alpha``; where it is high the colour map's bright end shows, so
     a sparse I-GOS map (a few cells) is as visible as a broad Grad-CAM map. This is what
@@ -76,21 +76,26 @@ class PictureStyle:
     Attributes:
         cmap: colour map of one-signed maps (``"positive"``, ``"negative"``,
             ``"absolute_value"``), dark at 0.
-        signed_cmap: colour map of ``sign="all"`` maps, scaled to [-1, 1] by the largest
-            magnitude; dark at 0, blue below, red above.
+        signed_cmap: colour map of ``sign="all"`` maps, scaled to [-1, 1]; dark at 0,
+            blue below, red above.
+        top_percent: the share of pixels drawn in the brightest colour (at least one).
         alpha_overlay: weight of the colours over the grey photo.
         outlier_perc: Captum's outlier clipping on top of the scaling: none to speak of
             (Captum's 0 can miss its threshold by float rounding and raise IndexError).
-        caption: the scale, stated under every figure.
         signed_caption: added to the caption when a panel shows a signed map.
     """
 
     cmap: str = "inferno"
     signed_cmap: str = "berlin"
     alpha_overlay: float = 0.6
+    top_percent: float = 1.0
     outlier_perc: float = 1e-6
-    caption: str = "each map scaled to its own range (dark: min, bright: max)"
     signed_caption: str = "signed maps: blue < 0 < red"
+
+    @property
+    def caption(self) -> str:
+        """The scale, stated under every figure."""
+        return f"each map scaled to its own range (dark: min, bright: top {self.top_percent:g}%)"
 
     def colour_map(self, sign: str) -> str:
         """The colour map for maps shown with Captum's ``sign``."""
@@ -153,14 +158,28 @@ def _selected(attribution_map: Tensor, sign: str) -> Tensor:
     return attribution_map
 
 
+def _top_level(magnitudes: Tensor, top_percent: float) -> Tensor:
+    """The value from which the top ``top_percent`` % of the pixels (at least one) count
+    as the map's top: its k-th largest value, or its largest when that one is not above
+    the lowest (a map with fewer non-minimal pixels than k)."""
+    flat = magnitudes.flatten()
+    k = max(1, int(flat.numel() * top_percent / 100))
+    level = flat.topk(k).values[-1]
+    return level if level > flat.min() else flat.max()
+
+
 def scale_map(attribution_map: Tensor, sign: str = "positive") -> Tensor:
     r"""The map scaled to its own range, as every picture of the package colours it.
 
     With :math:`v` the values ``sign`` selects (``"positive"``: :math:`\max(a, 0)`,
-    ``"negative"``: :math:`\max(-a, 0)`, ``"absolute_value"``: :math:`|a|`),
-    :math:`(v - \min v) / (\max v - \min v)` in [0, 1]; for ``"all"``,
-    :math:`a / \max |a|` in [-1, 1]. A constant map (nothing to scale, e.g. an empty
-    I-GOS map) gives zeros: the dimmed photo.
+    ``"negative"``: :math:`\max(-a, 0)`, ``"absolute_value"``: :math:`|a|`) and
+    :math:`t` the value of the map's top :attr:`PictureStyle.top_percent` % of pixels
+    (:data:`STYLE`: 1 %, at least one pixel),
+    :math:`\mathrm{clip}((v - \min v) / (t - \min v), 0, 1)`; for ``"all"``, with
+    :math:`t` taken of :math:`|a|`, :math:`\mathrm{clip}(a / t, -1, 1)`. The lowest value
+    is dark, the top 1 % bright, whatever the map's units and however few its cells: a
+    sparse I-GOS map and a broad Grad-CAM map reach the same colours. A constant map
+    (nothing to scale, e.g. an empty I-GOS map) gives zeros: the dimmed photo.
 
     Example:
         >>> import torch
@@ -172,10 +191,10 @@ def scale_map(attribution_map: Tensor, sign: str = "positive") -> Tensor:
     check_choice("sign", sign, SIGNS)
     values = _selected(attribution_map.detach().double(), sign)
     if sign == "all":
-        largest = values.abs().max()
-        return values / largest if largest > 0 else torch.zeros_like(values)
-    low, high = values.min(), values.max()
-    return (values - low) / (high - low) if high > low else torch.zeros_like(values)
+        top = _top_level(values.abs(), STYLE.top_percent)
+        return (values / top).clamp(-1, 1) if top > 0 else torch.zeros_like(values)
+    low, top = values.min(), _top_level(values, STYLE.top_percent)
+    return ((values - low) / (top - low)).clamp(0, 1) if top > low else torch.zeros_like(values)
 
 
 def _nothing_to_scale(attribution_map: Tensor, sign: str) -> str | None:

@@ -316,6 +316,20 @@ def test_a_constant_map_is_the_dimmed_photo_and_says_so(images):
     np.testing.assert_allclose(shown, dimmed_photo(images[0]), atol=0.5 / 255)
 
 
+def test_the_top_one_percent_of_pixels_is_brightest_whatever_the_outliers():
+    """A ramp with one huge spike: the spike does not squash the ramp into darkness; the
+    100 largest of 10,000 pixels (1 %) reach the top colour, the rest scale below them."""
+    ramp = torch.arange(10_000, dtype=torch.float64) / 9999
+    ramp[0] = 100.0
+    scaled = scale_map(ramp.view(100, 100)).flatten()
+    # lowest 1 / 9999 (pixel 1), 100th largest 9901 / 9999: pixel i > 0 is (i - 1) / 9900
+    expected = ((torch.arange(10_000, dtype=torch.float64) - 1) / 9900).clamp(max=1)
+    expected[0] = 1.0
+    torch.testing.assert_close(scaled, expected)
+    assert int((scaled == 1).sum()) == 100
+    assert STYLE.caption == "each map scaled to its own range (dark: min, bright: top 1%)"
+
+
 def test_the_scale_is_stated_under_every_figure(images):
     fig = compare_methods(images, {"a": torch.rand(2, 1, 3, 3), "b": torch.randn(2, 3, 12, 12)},
                           sign={"b": "all"})
