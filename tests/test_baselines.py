@@ -1,5 +1,6 @@
 import pytest
 import torch
+import torch.nn.functional as F
 from torchvision.transforms.functional import gaussian_blur
 
 from captum_igos.baselines import blur_baseline, default_kernel_size
@@ -20,6 +21,44 @@ def test_matches_torchvision_gaussian_blur(device, dtype):
     rtol, atol = TOLERANCES[dtype]
     torch.testing.assert_close(ours, reference, rtol=rtol, atol=atol)
     assert ours.device == images.device and ours.dtype == dtype
+
+
+def reference_blur(inputs, kernel_size, sigma):
+    """The package's blur before it went through torchvision: a 1-D Gaussian, reflected
+    (replicated when the image is smaller than half the kernel) borders, two separable
+    convolutions."""
+    height, width = inputs.shape[-2:]
+    offsets = torch.arange(kernel_size, dtype=inputs.dtype, device=inputs.device)
+    offsets = offsets - (kernel_size - 1) / 2
+    weights = torch.exp(-0.5 * (offsets / sigma) ** 2)
+    weights = weights / weights.sum()
+    channels, pad = inputs.shape[1], kernel_size // 2
+    mode = "reflect" if pad < min(height, width) else "replicate"
+    blurred = F.pad(inputs, (pad, pad, pad, pad), mode=mode)
+    horizontal = weights.view(1, 1, 1, kernel_size).expand(channels, 1, 1, kernel_size)
+    vertical = weights.view(1, 1, kernel_size, 1).expand(channels, 1, kernel_size, 1)
+    blurred = F.conv2d(blurred, horizontal, groups=channels)
+    return F.conv2d(blurred, vertical, groups=channels)
+
+
+@pytest.mark.parametrize(
+    "shape, kernel_size, sigma",
+    [
+        ((3, 3, 224, 224), 51, 50.0),  # the paper's setting, a batch
+        ((2, 3, 64, 48), 15, 2.5),  # not square, a narrow Gaussian
+        ((1, 1, 5, 7), 21, 20.0),  # kernel beyond the image: replicated borders
+        ((2, 2, 9, 30), 19, 18.0),  # beyond the height only
+    ],
+)
+def test_equals_the_former_separable_loop(device, dtype, shape, kernel_size, sigma):
+    generator = torch.Generator().manual_seed(0)
+    images = torch.rand(shape, generator=generator, dtype=dtype).to(device)
+    ours = blur_baseline(images, kernel_size=kernel_size, sigma=sigma)
+    rtol, atol = TOLERANCES[dtype]
+    torch.testing.assert_close(ours, reference_blur(images, kernel_size, sigma),
+                               rtol=rtol, atol=atol)
+    assert ours.device == images.device and ours.dtype == dtype
+    assert (ours - images).abs().max() > 0.01  # a blur that did something
 
 
 def test_default_blur_at_224_equals_kernel_51_sigma_50():

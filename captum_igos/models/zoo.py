@@ -15,14 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable
-from urllib.parse import urlsplit
 
 import torch
 from PIL import Image
 from torch import Tensor, nn
-from torchvision.transforms import InterpolationMode
 
-from captum_igos.models.images import ImageLike, make_preprocess
+from captum_igos.models.images import ImageLike, preprocess_with
 from captum_igos.models.probing import spatial_layer_names
 
 __all__ = [
@@ -46,6 +44,9 @@ LITE_STD = (128.0 / 255.0,) * 3
 
 #: Seconds a download may wait on the network before it counts as unreachable.
 DOWNLOAD_TIMEOUT_S = 10.0
+
+#: The Hugging Face hub's offline switch; set, no weights are downloaded (timm or torchvision).
+OFFLINE_SWITCH = "HF_HUB_OFFLINE"
 
 
 #: How to install the packages :func:`load_model` needs (timm, the default model's weights).
@@ -211,25 +212,27 @@ def _load_efficientnet_lite0(device: torch.device) -> LoadedModel:
             f"expected {EFFICIENTNET_LITE0_TENSORS} tensors in {weights_path}, got {len(state)}"
         )
     model.load_state_dict(state, strict=True)
-    preprocess = make_preprocess(256, 224, LITE_MEAN, LITE_STD, InterpolationMode.BICUBIC)
-    return _finish(DEFAULT_MODEL, model, preprocess, LITE_MEAN, LITE_STD,
-                   imagenet_class_names(), 224, device)
+    # timm's configuration of the architecture (bicubic, 256 -> 224) with the builder's
+    # normalisation, which these weights were trained with
+    config = timm.data.resolve_data_config({"mean": LITE_MEAN, "std": LITE_STD}, model=model)
+    return _finish_timm(DEFAULT_MODEL, model, config, imagenet_class_names(), device)
 
 
-def _host_reachable(url: str, timeout: float = 3.0) -> tuple[bool, BaseException | None]:
-    """Whether ``url``'s host accepts a connection (skipped behind a proxy: assume yes).
+def _finish_timm(
+    name: str, model: nn.Module, config: Mapping[str, Any], class_names: Sequence[str],
+    device: torch.device,
+) -> LoadedModel:
+    """A timm model with timm's own preprocessing (``create_transform`` of its config)."""
+    from timm.data import create_transform
 
-    Probing first keeps an offline failure instant: hub clients otherwise retry with
-    back-off for most of a minute.
-    """
-    if any(os.environ.get(key) for key in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
-        return True, None
-    parts = urlsplit(url)
-    try:
-        with socket.create_connection((parts.hostname, parts.port or 443), timeout=timeout):
-            return True, None
-    except OSError as error:
-        return False, error
+    preprocess = preprocess_with(create_transform(**config))
+    return _finish(name, model, preprocess, config["mean"], config["std"], class_names,
+                   int(config["input_size"][-1]), device)
+
+
+def _offline() -> bool:
+    """Whether the hub's offline switch (``HF_HUB_OFFLINE=1``) is set now."""
+    return os.environ.get(OFFLINE_SWITCH, "").strip().lower() in ("1", "on", "yes", "true")
 
 
 @contextmanager
@@ -245,7 +248,13 @@ def _network_timeout(seconds: float) -> Iterator[None]:
 def _unavailable(
     kind: str, name: str, where: str, error: BaseException | None
 ) -> ModelUnavailableError:
-    reason = f" and could not be downloaded ({type(error).__name__}: {error})" if error else ""
+    if error is not None:
+        message = " ".join(str(error).split())  # one line, whatever the hub client wrote
+        reason = f" and could not be downloaded ({type(error).__name__}: {message})"
+    elif _offline():
+        reason = f" and {OFFLINE_SWITCH} is set"
+    else:
+        reason = ""
     return ModelUnavailableError(
         f"weights of {kind} model {name!r} are not in the local cache ({where}){reason}; "
         f"download them once with network access, or use load_model({DEFAULT_MODEL!r}), "
@@ -265,23 +274,16 @@ def _load_torchvision(name: str, device: torch.device, download: bool) -> Loaded
     weights = tvm.get_model_weights(name).DEFAULT
     cached = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)
     if not cached.is_file():
-        if not download:
+        if not download or _offline():
             raise _unavailable("torchvision", name, str(cached), None)
-        reachable, error = _host_reachable(weights.url)
-        if not reachable:
-            raise _unavailable("torchvision", name, str(cached), error)
         try:
             with _network_timeout(DOWNLOAD_TIMEOUT_S):
                 torch.hub.load_state_dict_from_url(weights.url, progress=False, check_hash=True)
         except Exception as error:  # URLError, timeouts, HTTP errors, hash mismatch
             raise _unavailable("torchvision", name, str(cached), error) from None
     model = tvm.get_model(name, weights=weights)
-    transforms = weights.transforms()
-    preprocess = make_preprocess(
-        transforms.resize_size[0], transforms.crop_size[0], transforms.mean, transforms.std,
-        transforms.interpolation,
-    )
-    return _finish(name, model, preprocess, transforms.mean, transforms.std,
+    transforms = weights.transforms()  # torchvision's preprocessing of these weights
+    return _finish(name, model, preprocess_with(transforms), transforms.mean, transforms.std,
                    weights.meta["categories"], transforms.crop_size[0], device)
 
 
@@ -323,25 +325,16 @@ def _load_timm(name: str, device: torch.device, download: bool) -> LoadedModel:
         model = timm.create_model(name, pretrained=True, pretrained_cfg_overlay=overlay)
     else:
         where = f"hub id {cfg.get('hf_hub_id') or cfg.get('url')!r}"
-        if not download or os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0"):
+        if not download or _offline():
             raise _unavailable("timm", name, where, None)
-        hub_url = "https://huggingface.co" if cfg.get("hf_hub_id") else str(cfg.get("url"))
-        reachable, error = _host_reachable(hub_url)
-        if not reachable:
-            raise _unavailable("timm", name, where, error)
         try:
             with _network_timeout(DOWNLOAD_TIMEOUT_S):
                 model = timm.create_model(name, pretrained=True)
         except Exception as error:
             raise _unavailable("timm", name, where, error) from None
-    input_size = int(cfg.get("input_size", (3, 224, 224))[-1])
-    crop_pct = float(cfg.get("crop_pct", 0.875))
-    mean, std = cfg.get("mean", (0.485, 0.456, 0.406)), cfg.get("std", (0.229, 0.224, 0.225))
-    interpolation = InterpolationMode(cfg.get("interpolation", "bilinear"))
-    preprocess = make_preprocess(int(input_size / crop_pct), input_size, mean, std, interpolation)
     classes = int(cfg.get("num_classes", 1000))
     names = imagenet_class_names() if classes == 1000 else [f"class {i}" for i in range(classes)]
-    return _finish(name, model, preprocess, mean, std, names, input_size, device)
+    return _finish_timm(name, model, timm.data.resolve_data_config(model=model), names, device)
 
 
 def _known_timm(name: str) -> bool:
@@ -364,7 +357,9 @@ def load_model(
             ``"timm/"`` to choose the library when both know the name.
         device: where to put the model; default CPU.
         download: whether torchvision/timm weights missing from the cache may be
-            downloaded (with a 10 s network timeout). The default model never downloads.
+            downloaded (with a 10 s network timeout). The Hugging Face hub's offline
+            switch, ``HF_HUB_OFFLINE=1``, says no as well: nothing is then tried on the
+            network, the cache alone answers. The default model never downloads.
 
     Returns:
         :class:`LoadedModel`.

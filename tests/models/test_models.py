@@ -8,7 +8,9 @@ import time
 
 import pytest
 import torch
+import torchvision.transforms.functional as TF
 from PIL import Image
+from torchvision.transforms import InterpolationMode
 
 from captum_igos import models
 from captum_igos.models import (
@@ -251,7 +253,7 @@ def test_torchvision_model_from_the_cache(tmp_path, monkeypatch, no_network):
     weights = tvm.ResNet18_Weights.DEFAULT
     reference = tvm.resnet18(num_classes=1000)
     checkpoints = tmp_path / "hub" / "checkpoints"
-    checkpoints.mkdir(parents=True)
+    checkpoints.mkdir(parents=True, exist_ok=True)  # the failed download made it
     torch.save(reference.state_dict(), checkpoints / weights.url.split("/")[-1])
     loaded = load_model("resnet18", download=False)
     assert loaded.default_layer_name == "layer4" and not loaded.model.training
@@ -264,10 +266,11 @@ def test_timm_model_from_the_cache(tmp_path, monkeypatch, no_network):
     import timm
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # else the hub client retries for ~25 s
     monkeypatch.setattr(models.zoo, "_cached_timm_file", lambda cfg: None)
     start = time.perf_counter()
-    with pytest.raises(ModelUnavailableError, match="weights of timm model 'resnet10t' .*could not "
-                                                    "be downloaded .*network disabled"):
+    with pytest.raises(ModelUnavailableError, match="weights of timm model 'resnet10t' .*not in "
+                                                    "the local cache .*HF_HUB_OFFLINE is set"):
         load_model("timm/resnet10t")
     assert time.perf_counter() - start < 2.0
 
@@ -279,3 +282,114 @@ def test_timm_model_from_the_cache(tmp_path, monkeypatch, no_network):
     assert loaded.default_layer_name == "layer4" and not loaded.model.training
     torch.testing.assert_close(loaded.model.fc.weight, reference.fc.weight)
     assert len(loaded.class_names) == 1000
+
+
+@pytest.fixture
+def no_socket(monkeypatch):
+    """Opening any socket fails the test: the list records the attempts."""
+    attempts = []
+
+    def refuse(*args, **kwargs):
+        attempts.append(args)
+        raise AssertionError("a socket was opened")
+
+    monkeypatch.setattr(socket, "socket", refuse)
+    return attempts
+
+
+def one_line_error(call):
+    with pytest.raises(ModelUnavailableError) as raised:
+        call()
+    message = str(raised.value)
+    assert "\n" not in message
+    return message
+
+
+def test_the_offline_switch_opens_no_socket(tmp_path, monkeypatch, no_socket):
+    """HF_HUB_OFFLINE=1 (the hub's switch) or download=False: the caches alone answer."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setattr(models.zoo, "_cached_timm_file", lambda cfg: None)
+    message = one_line_error(lambda: load_model("resnet18", download=False))
+    assert message.startswith("weights of torchvision model 'resnet18' are not in the local "
+                              f"cache ({tmp_path}")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    message = one_line_error(lambda: load_model("resnet18"))
+    assert "HF_HUB_OFFLINE is set" in message
+    message = one_line_error(lambda: load_model("timm/resnet10t"))
+    assert message.startswith("weights of timm model 'resnet10t' are not in the local cache")
+    assert "HF_HUB_OFFLINE is set" in message
+    assert no_socket == []
+
+
+def test_a_failed_download_is_one_line(tmp_path, monkeypatch):
+    def fail(*args, **kwargs):
+        raise OSError("the hub said:\n  503 Service Unavailable\n  try later")
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", fail)
+    message = one_line_error(lambda: load_model("resnet18"))
+    assert message.endswith("could not be downloaded (OSError: the hub said: 503 Service "
+                            "Unavailable try later); download them once with network access, "
+                            "or use load_model('efficientnet_lite0'), which needs no network")
+
+
+def former_preprocess(resize_size, crop_size, mean, std, interpolation):
+    """The package's preprocessing before it came from the libraries, as it was written."""
+
+    def preprocess(image):
+        pixels = TF.pil_to_tensor(image.convert("RGB")).float() / 255.0
+        pixels = TF.resize(pixels, [resize_size], interpolation=interpolation, antialias=True)
+        pixels = TF.center_crop(pixels, [crop_size, crop_size])
+        return TF.normalize(pixels.clamp(0, 1), mean, std)
+
+    return preprocess
+
+
+def assert_equal_up_to_the_former_clamp(loaded, former, image):
+    """Equal, but where the former code clamped a bicubic overshoot to [0, 1] (few pixels)."""
+    new, old = loaded.preprocess(image), former(image)
+    mean = torch.tensor(loaded.mean).view(3, 1, 1)
+    std = torch.tensor(loaded.std).view(3, 1, 1)
+    clamped = (new * std + mean).clamp(0, 1).sub(mean).div(std)
+    torch.testing.assert_close(clamped, old, rtol=0, atol=2e-5)
+    assert (new - old).abs().gt(2e-5).float().mean() < 0.005
+
+
+def test_default_preprocessing_from_timm_equals_the_former(lite0):
+    former = former_preprocess(256, 224, LITE_MEAN, LITE_STD, InterpolationMode.BICUBIC)
+    assert_equal_up_to_the_former_clamp(lite0, former, sample_image())
+    assert (lite0.mean, lite0.std, lite0.input_size) == (LITE_MEAN, LITE_STD, 224)
+
+
+def test_torchvision_preprocessing_is_the_weights_transforms(tmp_path, monkeypatch, no_socket):
+    """resnet18 built without weights (a stand-in checkpoint in an empty cache): the weights
+    enum's transforms(), equal to the former resize 256 / crop 224 / ImageNet mean, std."""
+    import torchvision.models as tvm
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    checkpoints = tmp_path / "hub" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    weights = tvm.ResNet18_Weights.DEFAULT
+    torch.save(tvm.resnet18().state_dict(), checkpoints / weights.url.split("/")[-1])
+    loaded = load_model("resnet18", download=False)
+    image = sample_image()
+    imagenet = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    former = former_preprocess(256, 224, *imagenet, InterpolationMode.BILINEAR)
+    torch.testing.assert_close(loaded.preprocess(image), former(image), rtol=0, atol=2e-5)
+    torch.testing.assert_close(loaded.preprocess(image), weights.transforms()(
+        TF.pil_to_tensor(image).float() / 255))
+    assert no_socket == []
+
+
+def test_timm_preprocessing_is_timms_data_config(tmp_path, monkeypatch):
+    import timm
+
+    path = tmp_path / "resnet10t.pth"
+    torch.save(timm.create_model("resnet10t", pretrained=False).state_dict(), path)
+    monkeypatch.setattr(models.zoo, "_cached_timm_file", lambda cfg: path)
+    loaded = load_model("timm/resnet10t")
+    # timm's configuration: 176 px, crop 0.875 (resize 201), bicubic, ImageNet mean / std
+    former = former_preprocess(201, 176, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225),
+                               InterpolationMode.BICUBIC)
+    assert_equal_up_to_the_former_clamp(loaded, former, sample_image())
+    assert loaded.input_size == 176
