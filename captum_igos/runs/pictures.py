@@ -1,8 +1,8 @@
 """The run's pictures: the model's view of an image, and :func:`overlay_picture`, the one
 picture of a map that every command draws (per image and method).
 
-Drawn with PIL and a matplotlib colormap, not a matplotlib figure: a dataset run writes
-one picture per image and method, and a figure costs about 100 times as long. The
+Drawn without a matplotlib figure: a dataset run writes one picture per image and
+method, and a figure costs about 10 times as long. The
 comparison figures of ``compare`` and ``demo`` are
 :func:`captum_igos.visualization.compare_methods`.
 """
@@ -29,27 +29,15 @@ def input_picture(pixels: Tensor) -> Image.Image:
 def overlay_picture(pixels: Tensor, heatmap: Tensor) -> Image.Image:
     """The map ``heatmap`` ``(H, W)`` over the image ``pixels`` ``(3, H, W)`` in [0, 1].
 
-    The one overlay of every command: each per-method picture is drawn here.
+    The one overlay of every command: each per-method picture is drawn here, in the
+    package's one picture style (:func:`captum_igos.visualization.heatmap_image`: each map
+    scaled to its own range over the dimmed photo, as the comparison figures draw it).
 
     Example:
         >>> import torch
         >>> overlay_picture(torch.zeros(3, 4, 5), torch.arange(20.).view(4, 5)).size
         (5, 4)
     """
-    return _blend(pixels, heatmap)
+    from captum_igos.visualization import heatmap_image
 
-
-def _blend(pixels: Tensor, heatmap: Tensor, alpha: float = 0.5,
-           cmap: str = "jet") -> Image.Image:
-    """The map (min-max scaled, ``cmap`` colours) blended over the image; a constant map
-    (an empty explanation) is drawn as the image alone."""
-    from matplotlib import colormaps
-
-    values = heatmap.detach().float().cpu().numpy()
-    image = _rgb(pixels)
-    low, high = float(values.min()), float(values.max())
-    if not high > low:
-        return input_picture(pixels)
-    colours = colormaps[cmap]((values - low) / (high - low))[..., :3]
-    blended = (1 - alpha) * image + alpha * colours
-    return Image.fromarray(np.round(np.clip(blended, 0, 1) * 255).astype(np.uint8))
+    return heatmap_image(pixels, heatmap)

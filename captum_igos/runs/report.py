@@ -54,6 +54,8 @@ def render_report(rows: Sequence[Mapping[str, Any]], summary: Mapping[str, Any],
 
     ``comparisons`` maps an image name to its comparison figure (relative path), if any.
     """
+    from captum_igos.visualization import STYLE
+
     cards: dict[str, list[Mapping[str, Any]]] = {}
     for row in rows:
         cards.setdefault(row["image"], []).append(row)
@@ -63,7 +65,7 @@ def render_report(rows: Sequence[Mapping[str, Any]], summary: Mapping[str, Any],
         skipped=summary.get("skipped", []),
         settings=json.dumps(summary.get("settings", {}), indent=1),
         columns=COLUMNS, numeric=NUMERIC, rows=rows, cards=cards,
-        comparisons=comparisons or {},
+        comparisons=comparisons or {}, scale=STYLE.caption,
     ))
 
 

@@ -133,3 +133,21 @@ def test_a_click_on_a_header_sorts_the_table(report, fragment):
     index = COLUMNS.index(column)
     assert [row[index] for row in page.rows] == [r[column] for r in expected]
     assert [row[:2] for row in page.rows] == [[r["image"], r["method"]] for r in expected]
+
+
+def test_every_overlay_is_drawn_in_the_one_picture_style():
+    """The run's overlay is the package's picture (visualization.heatmap_image), so a
+    sparse I-GOS-like map (one bright cell) shows in the colour map's top colours."""
+    import numpy as np
+    import torch
+
+    from captum_igos.runs.pictures import overlay_picture
+    from captum_igos.visualization import heatmap_image
+
+    pixels = torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(0))
+    sparse = torch.zeros(32, 32)
+    sparse[4:8, 20:24] = 1.0
+    drawn = np.asarray(overlay_picture(pixels, sparse))
+    assert np.array_equal(drawn, np.asarray(heatmap_image(pixels, sparse)))
+    # the planted cell is the brightest part of the picture, the rest the dimmed photo
+    assert drawn[4:8, 20:24].mean() > drawn[16:, :16].mean() + 60
