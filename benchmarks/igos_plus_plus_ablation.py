@@ -20,7 +20,11 @@ measures deletion and insertion on the same views and targets, next to our I-GOS
 - ``IGOS l1 abs``: I-GOS (not iGOS++) with the L1 term through ``abs`` as iGOS++ and the
   authors' code (a cell at 1 is not pulled back there), against the package's I-GOS;
 - ``l1 x 2``, ``l1 x 0.5``, ``tv x 2``, ``tv x 0.5``: our defaults with one regulariser
-  coefficient doubled or halved (is insertion a matter of tuning?).
+  coefficient doubled or halved (is insertion a matter of tuning?);
+- ``IGOS preset`` / ``preset``: I-GOS / iGOS++ with :mod:`captum_igos.presets` (the
+  authors' code reproduced: 20 x 15, restarted line search, their Armijo test and noise);
+- ``mask product upsampled``, ``authors' bilateral weights``, ``fresh noise``, ``step when
+  rejected``: the preset's remaining switches, each alone on our iGOS++ defaults.
 
 Targets: the top-1 class of each view on the offline model. Metric:
 :func:`captum_igos.metrics.deletion_insertion` of the normalised score
@@ -72,6 +76,7 @@ from captum_igos._utils.masks import BILATERAL_SIGMA, l1_to_ones
 from captum_igos._utils.path_scores import PathScorer
 from captum_igos.metrics import deletion_insertion
 from captum_igos.optimizers import LineSearch
+from captum_igos.presets import AUTHORS_IGOS, AUTHORS_IGOS_PLUS_PLUS
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -187,6 +192,14 @@ CANDIDATES: dict[str, Variant] = {
     "l1 x 0.5": (lambda n: contextlib.nullcontext(), {"l1_coeff": 0.5}),
     "tv x 2": (lambda n: contextlib.nullcontext(), {"tv_coeff": 40.0}),
     "tv x 0.5": (lambda n: contextlib.nullcontext(), {"tv_coeff": 10.0}),
+    "preset": (lambda n: contextlib.nullcontext(), AUTHORS_IGOS_PLUS_PLUS),
+    "mask product upsampled": (lambda n: contextlib.nullcontext(),
+                               {"mask_product": "upsampled"}),
+    "authors' bilateral weights": (lambda n: contextlib.nullcontext(),
+                                   {"bilateral_image": "input", "bilateral_channels": "authors"}),
+    "fresh noise": (lambda n: contextlib.nullcontext(), {"fresh_noise": True}),
+    "step when rejected": (lambda n: contextlib.nullcontext(),
+                           {"optimizer": LineSearch(step_when_rejected=True)}),
 }
 
 
@@ -194,6 +207,7 @@ CANDIDATES: dict[str, Variant] = {
 IGOS_VARIANTS: dict[str, Variant] = {
     "IGOS": (lambda n: contextlib.nullcontext(), {}),
     "IGOS l1 abs": (lambda n: patched(igos_module, "l1_to_ones", l1_fixed(False)), {}),
+    "IGOS preset": (lambda n: contextlib.nullcontext(), AUTHORS_IGOS),
 }
 
 
