@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from functools import partial
 from numbers import Integral
-from typing import Any, Literal, NoReturn, Protocol, Union, cast
+from typing import Any, Callable, Literal, NoReturn, Protocol, TypeVar, Union, cast
 
 import torch
 from captum.attr import GradientAttribution
@@ -597,6 +597,15 @@ def _check_additional_args(args: tuple[Any, ...] | None, n: int) -> None:
             )
 
 
+Method = TypeVar("Method", bound=Callable[..., Any])
+
+
+def logged(method: Method) -> Method:
+    """Captum's ``log_usage()``, keeping the method's signature for type checkers (Captum's
+    decorator is untyped, so through it ``attribute`` would be ``Any`` to mypy)."""
+    return cast(Method, log_usage()(method))
+
+
 class MaskAttribution(GradientAttribution):
     """Captum front end shared by :class:`IGOS` and :class:`IGOSPlusPlus`.
 
@@ -615,7 +624,7 @@ class MaskAttribution(GradientAttribution):
     def _objective(self, scorer: PathScorer, options: CheckedOptions) -> MaskObjective:
         raise NotImplementedError
 
-    @log_usage()
+    @logged
     def attribute(  # type: ignore[override, unused-ignore]
         self,
         inputs: TensorOrTupleOfTensorsGeneric,

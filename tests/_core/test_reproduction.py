@@ -7,13 +7,18 @@ and the step it took (README.md there). From each traced state, one iteration of
 package with the preset (``noise_std=0``, 15 steps, one thread) must give the authors'
 next state to max |dM| <= 2e-3 and take the same step. (Whole runs cannot be the test:
 the authors' own runs part between one and two threads, when rounding flips one
-line-search choice.) Each switch the presets set is then turned back, alone, to show that
-it matters: the masks no longer agree.
+line-search choice.) Each switch the presets set that changes one iteration by more than
+the tolerance on these views (``objective``, ``l1_pull_at_one``, ``mask_product``) is then
+turned back, alone, to show that it matters: the masks no longer agree. The others change
+one iteration here by less than 1e-3 (``armijo_test``, ``bilateral_image``,
+``bilateral_channels``) or not at all without noise or rejected searches
+(``fresh_noise``, ``step_when_rejected``); their tests compute by hand what they change
+(``tests/_utils/test_optimizers.py``, ``tests/_utils/test_masks.py``,
+``tests/_core/test_igos.py``).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -96,27 +101,20 @@ def test_one_iteration_from_each_traced_state_gives_the_authors_next_state(
     assert min(farthest(start, theirs)) > 10 * TOLERANCE
 
 
-def with_line_search(**changes):
-    return {"optimizer": dataclasses.replace(AUTHORS_IGOS["optimizer"], **changes)}
-
-
-#: (method, view, state, the switch turned back to the package's default).
+#: (method, view, traced state, the switch turned back to the package's default): the
+#: preset gives the authors' next state there (the test above), the flipped switch does not.
 SWITCHES = {
     "objective": ("igos", 0, 0, {"objective": "normalized"}),
-    "l1_pull_at_one": ("igos", 0, 0, {"l1_pull_at_one": True}),
-    "mask_product": ("igospp", 0, 1, {"mask_product": "low_resolution"}),
-    "bilateral_image": ("igospp", 0, 1, {"bilateral_image": "min_max"}),
-    "bilateral_channels": ("igospp", 0, 1, {"bilateral_channels": "mean_of_squares"}),
-    "armijo_test": ("igos", 2, 0, with_line_search(armijo_test="projected")),
+    "l1_pull_at_one": ("igos", 2, 0, {"l1_pull_at_one": True}),
+    "mask_product": ("igospp", 0, 2, {"mask_product": "low_resolution"}),
 }
 
 
 @pytest.mark.parametrize("switch", list(SWITCHES))
-def test_each_switch_of_the_presets_matters(model, reference, one_thread, switch):
+def test_each_switch_of_the_presets_that_one_iteration_shows_matters(
+    model, reference, one_thread, switch
+):
     method, view, state, changes = SWITCHES[switch]
     expected = authors_next_masks(reference, method, view)[state : state + 1]
-    steps = torch.from_numpy(reference[f"{method}_trace_steps"][view][state : state + 1])
-    masks, ours = one_iteration(model, reference, method, view, [state])
-    assert farthest(masks, expected)[0] <= TOLERANCE and torch.allclose(ours, steps)
-    masks, flipped = one_iteration(model, reference, method, view, [state], **changes)
-    assert farthest(masks, expected)[0] > TOLERANCE
+    masks, _ = one_iteration(model, reference, method, view, [state], **changes)
+    assert farthest(masks, expected)[0] > 2 * TOLERANCE
