@@ -162,8 +162,8 @@ class IGOSPlusPlus(MaskAttribution):
         True
     """
 
-    n_masks = 2
-    l1_pull_at_one = False
+    _n_masks = 2
+    _l1_pull_at_one = False
 
     def _objective(self, scorer: PathScorer, options: CheckedOptions) -> IGOSPlusPlusObjective:
         weights = bilateral_weights(scorer.images, source=options.bilateral_image,

@@ -617,9 +617,9 @@ class MaskAttribution(GradientAttribution):
     """
 
     #: Masks per image (1: I-GOS; 2: iGOS++'s deletion and insertion masks).
-    n_masks = 1
+    _n_masks = 1
     #: The method's ``l1_pull_at_one`` when the option is ``None``.
-    l1_pull_at_one = True
+    _l1_pull_at_one = True
 
     def _objective(self, scorer: PathScorer, options: CheckedOptions) -> MaskObjective:
         raise NotImplementedError
@@ -739,7 +739,7 @@ class MaskAttribution(GradientAttribution):
         (images,) = check_inputs(inputs, images=True)
         images = images.detach()
         n = images.shape[0]
-        options = check_options(settings, images, self.n_masks, self.l1_pull_at_one)
+        options = check_options(settings, images, self._n_masks, self._l1_pull_at_one)
         additional_forward_args = format_additional_forward_args(additional_forward_args)
         _check_additional_args(additional_forward_args, n)
         baseline = baseline_images(baselines, images)
