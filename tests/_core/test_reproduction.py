@@ -96,9 +96,9 @@ def test_one_iteration_from_each_traced_state_gives_the_authors_next_state(
     assert all(distance <= TOLERANCE for distance in farthest(masks, theirs))
     torch.testing.assert_close(steps, torch.from_numpy(reference[f"{method}_trace_steps"][view]),
                                rtol=1e-6, atol=0)
-    # the comparison is not vacuous: each iteration moved the mask by far more than 2e-3
+    # not vacuous: each traced iteration moved the mask by more than twice the tolerance
     start = torch.from_numpy(reference[f"{method}_trace_states"][view]).prod(dim=1)
-    assert min(farthest(start, theirs)) > 10 * TOLERANCE
+    assert min(farthest(start, theirs)) > 2 * TOLERANCE
 
 
 #: (method, view, traced state, the switch turned back to the package's default): the
