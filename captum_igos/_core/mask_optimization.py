@@ -654,6 +654,10 @@ class MaskAttribution(GradientAttribution):
     ) -> TensorOrTupleOfTensorsGeneric:
         """Heatmaps ``1 - up(M)`` of the inputs' shape, values in [0, 1], higher = more important.
 
+        The keyword-only options, ``mask_size`` to ``show_progress``, are documented in
+        ``MaskOptions``, their one home; :mod:`captum_igos.presets` holds the authors'
+        settings (``attribute(x, **AUTHORS_IGOS)``).
+
         Args:
             inputs: images of shape (N, C, H, W), or a 1-tuple holding them.
             baselines: :math:`\\tilde x`; ``None`` is
@@ -663,11 +667,6 @@ class MaskAttribution(GradientAttribution):
                 explains each image's top-1 class, as both papers do.
             additional_forward_args: extra arguments of ``forward_func``; tensors have one
                 row per image.
-            mask_size, iterations, n_steps, l1_coeff, tv_coeff, noise_std, optimizer, score,
-                objective, initial_mask, l1_pull_at_one, fresh_noise, mask_product,
-                bilateral_image, bilateral_channels, generator, internal_batch_size,
-                show_progress: keyword-only options, documented in ``MaskOptions``
-                (:mod:`captum_igos.presets` holds the authors' settings).
 
         Returns:
             A tensor of the inputs' shape, device and dtype (a 1-tuple if ``inputs`` was a
