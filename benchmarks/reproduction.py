@@ -118,7 +118,8 @@ def why_they_part(to_trace: list[float], to_stored: dict[int, float],
     """Where and why a whole run leaves the authors', from its distances and steps."""
     last = max(to_stored)
     if to_stored[last] <= TOLERANCE:
-        return f"agree: every step the same, max abs dM {to_stored[last]:.0e}"
+        return (f"agree after {last} iterations (max abs dM {to_stored[last]:.0e}); the same "
+                "steps where theirs are known (iterations 1-5)")
     if parted is not None:
         before = to_trace[parted - 2] if parted > 1 else 0.0
         return (f"iteration {parted}: from states {before:.0e} apart (rounding) the line "
