@@ -16,8 +16,11 @@ A whole run is a chain of one-iteration calls (``initial_mask=`` the previous ma
 no noise and every line search restarted at ``alpha0``, an iteration depends on the current
 mask alone, so the chain is the run.
 
-    python -m benchmarks.reproduction                      # all of it, one thread
-    python -m benchmarks.reproduction --whole 5 --methods igos
+    python -m benchmarks.reproduction --whole                 # the equality table only
+    python -m benchmarks.reproduction --skip-equality --whole 5 --output reproduction_whole_5
+    python -m benchmarks.reproduction --skip-equality --whole 20 --methods igos \
+        --output reproduction_20_igos       # the committed results: three commands
+    python -m benchmarks.reproduction                         # all of it in one file
 
 Results: ``benchmarks/results/reproduction.md`` (``--output``), rewritten after each part.
 """
