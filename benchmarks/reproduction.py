@@ -97,15 +97,14 @@ def whole_run(model, reference, method: str, view: int, iterations: int) -> dict
     k = 1 if method == "igos" else 2
     masks = torch.ones(1, k, 28, 28)
     states = torch.from_numpy(reference[f"{method}_trace_states"][view])
-    traced = torch.cat([states[1:], torch.from_numpy(reference[f"{method}_trace_final"][view])
-                        .expand(1, k, -1, -1)])
+    final = torch.from_numpy(reference[f"{method}_trace_final"][view])
+    traced = torch.cat([states[1:].prod(dim=1), final[None]])  # M or M_d M_i, (5, 28, 28)
     steps, to_trace, to_stored = [], [], {}
     for iteration in range(1, iterations + 1):
         masks, step = step_once(model, reference, method, view, masks)
         steps.append(float(step[0]))
         if iteration <= 5:
-            to_trace.append(farthest(masks.prod(dim=1), traced[iteration - 1 : iteration]
-                                     .prod(dim=1))[0])
+            to_trace.append(farthest(masks.prod(dim=1), traced[iteration - 1 : iteration])[0])
         if iteration in (5, 20):
             stored = torch.from_numpy(reference[f"{method}_mask_{iteration}it"][view])
             to_stored[iteration] = farthest(masks.prod(dim=1), stored[None])[0]
