@@ -8,13 +8,18 @@
   ``coffee``, ``rocket`` and ``camera`` (the cameraman, grey, repeated over RGB). Their
   top-1 classes on the offline model range from 0.16 (astronaut) to 0.95 (coffee), so
   the set covers confident and unsure predictions.
+- ``"reference"`` (always available): the four views of the authors' reference data in
+  ``tests/data/authors_reference/`` (grace_hopper, astronaut, chelsea, coffee; the first of
+  each pair of ``"skimage"``), stored as model inputs, so no scikit-image is needed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torchvision.transforms.functional as TF
 from PIL import Image
@@ -22,7 +27,9 @@ from torch import Tensor
 
 from captum_igos.models import load_model, sample_image
 
-PHOTO_SOURCES = ("grace_hopper", "skimage")
+PHOTO_SOURCES = ("grace_hopper", "skimage", "reference")
+REFERENCE = Path(__file__).resolve().parent.parent / "tests" / "data" / "authors_reference"
+REFERENCE_VIEWS = ("grace_hopper", "astronaut", "chelsea", "coffee")
 SKIMAGE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "camera")
 
 
@@ -83,10 +90,16 @@ def top1_views(source: str, count: int) -> Top1Views:
     """:func:`evenly_spaced_views` as a batch for efficientnet_lite0, with each view's
     top-1 class and its probability."""
     loaded = load_model("efficientnet_lite0")
-    views = evenly_spaced_views(source, count)
-    inputs = loaded.batch([image for _, image in views])
+    if source == "reference":
+        with np.load(REFERENCE / "authors_igos_reference.npz") as data:
+            inputs = torch.from_numpy(data["inputs"][:count])
+        names = list(REFERENCE_VIEWS[:count])
+    else:
+        views = evenly_spaced_views(source, count)
+        inputs = loaded.batch([image for _, image in views])
+        names = [name for name, _ in views]
     with torch.no_grad():
         probabilities = torch.softmax(loaded.model(inputs), dim=1)
     target = probabilities.argmax(dim=1)
     clean = probabilities.gather(1, target[:, None])[:, 0]
-    return Top1Views(loaded, [name for name, _ in views], inputs, target, clean)
+    return Top1Views(loaded, names, inputs, target, clean)

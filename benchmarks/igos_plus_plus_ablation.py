@@ -20,7 +20,11 @@ measures deletion and insertion on the same views and targets, next to our I-GOS
 - ``IGOS l1 abs``: I-GOS (not iGOS++) with the L1 term through ``abs`` as iGOS++ and the
   authors' code (a cell at 1 is not pulled back there), against the package's I-GOS;
 - ``l1 x 2``, ``l1 x 0.5``, ``tv x 2``, ``tv x 0.5``: our defaults with one regulariser
-  coefficient doubled or halved (is insertion a matter of tuning?).
+  coefficient doubled or halved (is insertion a matter of tuning?);
+- ``IGOS preset`` / ``preset``: I-GOS / iGOS++ with :mod:`captum_igos.presets` (the
+  authors' code reproduced: 20 x 15, restarted line search, their Armijo test and noise);
+- ``mask product upsampled``, ``authors' bilateral weights``, ``fresh noise``, ``step when
+  rejected``: the preset's remaining switches, each alone on our iGOS++ defaults.
 
 Targets: the top-1 class of each view on the offline model. Metric:
 :func:`captum_igos.metrics.deletion_insertion` of the normalised score
@@ -62,16 +66,13 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
-import captum_igos._core.igos as igos_module
-import captum_igos._core.igos_plus_plus as igos_pp_module
 import captum_igos._core.mask_optimization as optimization_module
-import captum_igos._utils.optimizers as optimizers_module
 from benchmarks._photos import PHOTO_SOURCES, top1_views
 from captum_igos import IGOS, IGOSPlusPlus
-from captum_igos._utils.masks import BILATERAL_SIGMA, l1_to_ones
 from captum_igos._utils.path_scores import PathScorer
 from captum_igos.metrics import deletion_insertion
 from captum_igos.optimizers import LineSearch
+from captum_igos.presets import AUTHORS_IGOS, AUTHORS_IGOS_PLUS_PLUS
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -84,45 +85,6 @@ def patched(module: Any, name: str, value: Any) -> Iterator[None]:
         yield
     finally:
         setattr(module, name, original)
-
-
-def l1_fixed(fixed: bool) -> Callable[..., Tensor]:
-    """``l1_to_ones`` with ``pull_at_one=fixed`` whatever its caller asks: ``True`` is the
-    mean's gradient -1/(hw) also at M = 1, ``False`` the ``abs`` term's zero subgradient."""
-
-    def l1(mask: Tensor, pull_at_one: bool = True) -> Tensor:
-        return l1_to_ones(mask, pull_at_one=fixed)
-
-    return l1
-
-
-def weights_from_model_input(
-    image: Tensor, sigma: float = BILATERAL_SIGMA
-) -> tuple[Tensor, Tensor]:
-    """Bilateral weights from the (ImageNet-normalised) model input itself."""
-    with torch.no_grad():
-        dy = (image[..., 1:, :] - image[..., :-1, :]).pow(2).mean(dim=1, keepdim=True)
-        dx = (image[..., :, 1:] - image[..., :, :-1]).pow(2).mean(dim=1, keepdim=True)
-        return torch.exp(-dy / sigma), torch.exp(-dx / sigma)
-
-
-@contextlib.contextmanager
-def papers_armijo() -> Iterator[None]:
-    """Armijo with :math:`c\\,\\alpha \\lVert g\\rVert^2` (not the projected arc)."""
-    last_step: dict[str, Tensor] = {}
-    projected = optimizers_module.projected_step
-
-    def recording_step(mask: Tensor, direction: Tensor, step_size: Tensor) -> Tensor:
-        last_step["alpha"] = step_size
-        return projected(mask, direction, step_size)
-
-    def squared_norm_decrease(masks: Any, candidates: Any, directions: Any) -> Tensor:
-        norm = sum(d.pow(2).flatten(1).sum(dim=1) for d in directions)
-        return last_step["alpha"] * norm
-
-    with patched(optimizers_module, "projected_step", recording_step), \
-            patched(optimizers_module, "armijo_decrease", squared_norm_decrease):
-        yield
 
 
 class _RowNoise:
@@ -171,9 +133,10 @@ def full_path_gradient() -> Iterator[None]:
 #: name -> (context manager factory, extra attribute() keywords)
 Variant = tuple[Callable[[int], Any], dict]
 SWITCHES: dict[str, Variant] = {
-    "weights from model input": (
-        lambda n: patched(igos_pp_module, "bilateral_weights", weights_from_model_input), {}),
-    "papers' Armijo": (lambda n: papers_armijo(), {}),
+    "weights from model input": (lambda n: contextlib.nullcontext(),
+                                 {"bilateral_image": "input"}),
+    "papers' Armijo": (lambda n: contextlib.nullcontext(),
+                       {"optimizer": LineSearch(armijo_test="gradient")}),
     "noise per image": (noise_per_image, {}),
     "no warm start": (lambda n: contextlib.nullcontext(),
                       {"optimizer": LineSearch(warm_start=False)}),
@@ -182,18 +145,27 @@ SWITCHES: dict[str, Variant] = {
 }
 CANDIDATES: dict[str, Variant] = {
     "full path gradient": (lambda n: full_path_gradient(), {}),
-    "l1 pull at one": (lambda n: patched(igos_pp_module, "l1_to_ones", l1_fixed(True)), {}),
+    "l1 pull at one": (lambda n: contextlib.nullcontext(), {"l1_pull_at_one": True}),
     "l1 x 2": (lambda n: contextlib.nullcontext(), {"l1_coeff": 2.0}),
     "l1 x 0.5": (lambda n: contextlib.nullcontext(), {"l1_coeff": 0.5}),
     "tv x 2": (lambda n: contextlib.nullcontext(), {"tv_coeff": 40.0}),
     "tv x 0.5": (lambda n: contextlib.nullcontext(), {"tv_coeff": 10.0}),
+    "preset": (lambda n: contextlib.nullcontext(), AUTHORS_IGOS_PLUS_PLUS),
+    "mask product upsampled": (lambda n: contextlib.nullcontext(),
+                               {"mask_product": "upsampled"}),
+    "authors' bilateral weights": (lambda n: contextlib.nullcontext(),
+                                   {"bilateral_image": "input", "bilateral_channels": "authors"}),
+    "fresh noise": (lambda n: contextlib.nullcontext(), {"fresh_noise": True}),
+    "step when rejected": (lambda n: contextlib.nullcontext(),
+                           {"optimizer": LineSearch(step_when_rejected=True)}),
 }
 
 
 #: I-GOS rows: the package's I-GOS, and I-GOS with iGOS++'s (and the authors') L1 through abs.
 IGOS_VARIANTS: dict[str, Variant] = {
     "IGOS": (lambda n: contextlib.nullcontext(), {}),
-    "IGOS l1 abs": (lambda n: patched(igos_module, "l1_to_ones", l1_fixed(False)), {}),
+    "IGOS l1 abs": (lambda n: contextlib.nullcontext(), {"l1_pull_at_one": False}),
+    "IGOS preset": (lambda n: contextlib.nullcontext(), AUTHORS_IGOS),
 }
 
 
@@ -205,7 +177,11 @@ def authors_way(n: int) -> Iterator[None]:
         yield
 
 
-AUTHORS_KWARGS = {key: value for _, kwargs in SWITCHES.values() for key, value in kwargs.items()}
+#: All switches at once; the two line-search switches share one optimiser object.
+AUTHORS_KWARGS = {
+    **{key: value for _, kwargs in SWITCHES.values() for key, value in kwargs.items()},
+    "optimizer": LineSearch(warm_start=False, armijo_test="gradient"),
+}
 VARIANTS = (*IGOS_VARIANTS, "ours", *SWITCHES, *CANDIDATES, "authors' way")
 
 

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from captum_igos._core.mask_optimization import MaskAttribution
+from captum_igos._core.mask_optimization import CheckedOptions, MaskAttribution
 from captum_igos._utils.masks import l1_to_ones, total_variation, upsample_mask
 from captum_igos._utils.optimizers import Masks
-from captum_igos._utils.path_scores import PathScorer
+from captum_igos._utils.path_scores import Noise, PathScorer
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,9 @@ class IGOSObjective:
 
     and the direction :math:`g = \nabla_M F_S(M)`: the regulariser's gradient plus the
     integrated gradient of the score along the path that scales the mask from 0 to M.
+    The L1 term's gradient at :math:`M = 1` is that of ``mean(1 - M)`` (``l1_pull_at_one``,
+    the default) or zero (``mean|1 - M|`` through ``abs``, the authors' code;
+    :func:`~captum_igos._utils.masks.l1_to_ones`).
     """
 
     scorer: PathScorer
@@ -33,10 +36,12 @@ class IGOSObjective:
     l1_coeff: float
     tv_coeff: float
     n_masks: int = 1
+    l1_pull_at_one: bool = True
 
     def regulariser(self, mask: Tensor) -> Tensor:
         """:math:`\\lambda_1 \\mathrm{mean}|1 - M| + \\lambda_{TV} TV(M)` per image."""
-        return self.l1_coeff * l1_to_ones(mask) + self.tv_coeff * total_variation(mask)
+        l1 = l1_to_ones(mask, self.l1_pull_at_one)
+        return self.l1_coeff * l1 + self.tv_coeff * total_variation(mask)
 
     def lower_bound(self, masks: Masks, image_index: Tensor) -> Tensor:
         """A lower bound of :math:`F_S(M)` without the model: the regulariser plus the
@@ -45,7 +50,7 @@ class IGOSObjective:
         return self.regulariser(mask) + self.scorer.bounds(image_index)[0]
 
     def evaluate(
-        self, masks: Masks, image_index: Tensor, noise: Tensor | None, with_grad: bool
+        self, masks: Masks, image_index: Tensor, noise: Noise, with_grad: bool
     ) -> tuple[Tensor, Masks | None]:
         """:math:`F_S(M)` of shape (n,) for the images ``image_index`` (indices into the
         scorer's images) and, if asked, :math:`(g,)`."""
@@ -114,7 +119,6 @@ class IGOS(MaskAttribution):
         True
     """
 
-    def _objective(
-        self, scorer: PathScorer, mask_size: tuple[int, int], l1_coeff: float, tv_coeff: float
-    ) -> IGOSObjective:
-        return IGOSObjective(scorer, mask_size, l1_coeff, tv_coeff)
+    def _objective(self, scorer: PathScorer, options: CheckedOptions) -> IGOSObjective:
+        return IGOSObjective(scorer, options.mask_size, options.l1_coeff, options.tv_coeff,
+                             l1_pull_at_one=options.l1_pull_at_one)

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from captum_igos._core.mask_optimization import MaskAttribution
+from captum_igos._core.mask_optimization import CheckedOptions, MaskAttribution, MaskProduct
 from captum_igos._utils.masks import bilateral_tv, bilateral_weights, l1_to_ones, upsample_mask
 from captum_igos._utils.optimizers import Masks
-from captum_igos._utils.path_scores import PathScorer
+from captum_igos._utils.path_scores import Noise, PathScorer
 
 #: Signs of the four path scores in the loss: D(M_d) - I(M_i) + D(M_d M_i) - I(M_d M_i).
 TERM_SIGNS = (1.0, -1.0, 1.0, -1.0)
@@ -50,6 +50,11 @@ class IGOSPlusPlusObjective:
         term_signs: signs of :math:`D(M_d), I(M_i), D(M_c), I(M_c)` in :math:`F`.
         path_weight: factor on the path terms' gradient in each direction (0.5: each
             mask appears in two of the four terms).
+        l1_pull_at_one: the L1 term's gradient at :math:`M_c = 1`: zero (``False``, the
+            default and the authors') or that of ``mean(1 - M_c)``.
+        mask_product: :math:`M_c` on the path terms' paths: ``"low_resolution"``,
+            :math:`up(M_d M_i)`, or ``"upsampled"``, :math:`up(M_d)\,up(M_i)` (the
+            authors' code); the regulariser always takes :math:`M_d M_i`.
     """
 
     scorer: PathScorer
@@ -60,11 +65,13 @@ class IGOSPlusPlusObjective:
     term_signs: tuple[float, float, float, float] = TERM_SIGNS
     path_weight: float = 0.5
     n_masks: int = 2
+    l1_pull_at_one: bool = False
+    mask_product: MaskProduct = "low_resolution"
 
     def regulariser(self, mask: Tensor, image_index: Tensor) -> Tensor:
         r""":math:`\lambda_1 \mathrm{mean}|1 - M| + \lambda_{TV} BTV(x, M)` per image."""
         weights = tuple(weight[image_index] for weight in self.weights)
-        l1 = l1_to_ones(mask, pull_at_one=False)
+        l1 = l1_to_ones(mask, pull_at_one=self.l1_pull_at_one)
         return self.l1_coeff * l1 + self.tv_coeff * bilateral_tv(mask, weights)
 
     def lower_bound(self, masks: Masks, image_index: Tensor) -> Tensor:
@@ -76,7 +83,7 @@ class IGOSPlusPlusObjective:
         return self.regulariser(deletion_mask * insertion_mask, image_index) + terms
 
     def evaluate(
-        self, masks: Masks, image_index: Tensor, noise: Tensor | None, with_grad: bool
+        self, masks: Masks, image_index: Tensor, noise: Noise, with_grad: bool
     ) -> tuple[Tensor, Masks | None]:
         """:math:`F` of shape (n,) for the images ``image_index`` (indices into the
         scorer's images) and, if asked, both directions."""
@@ -87,7 +94,11 @@ class IGOSPlusPlusObjective:
         with torch.set_grad_enabled(with_grad):
             deletion_mask, insertion_mask = (m.detach().requires_grad_(with_grad) for m in masks)
             combined = deletion_mask * insertion_mask
-            up = upsample_mask(torch.cat([deletion_mask, insertion_mask, combined]), image_size)
+            if self.mask_product == "upsampled":
+                up = upsample_mask(torch.cat([deletion_mask, insertion_mask]), image_size)
+                up = torch.cat([up, up[:n] * up[n:]])
+            else:
+                up = upsample_mask(torch.cat([deletion_mask, insertion_mask, combined]), image_size)
             up_masks = torch.cat([up, up[2 * n :]])  # D(M_d), I(M_i), D(M_c), I(M_c)
             scores, up_grads = self.scorer.path_scores(
                 up_masks, image_index.repeat(4), insertion, noise, with_grad
@@ -151,8 +162,13 @@ class IGOSPlusPlus(MaskAttribution):
         True
     """
 
-    def _objective(
-        self, scorer: PathScorer, mask_size: tuple[int, int], l1_coeff: float, tv_coeff: float
-    ) -> IGOSPlusPlusObjective:
-        weights = bilateral_weights(scorer.images)
-        return IGOSPlusPlusObjective(scorer, mask_size, l1_coeff, tv_coeff, weights)
+    _n_masks = 2
+    _l1_pull_at_one = False
+
+    def _objective(self, scorer: PathScorer, options: CheckedOptions) -> IGOSPlusPlusObjective:
+        weights = bilateral_weights(scorer.images, source=options.bilateral_image,
+                                    channels=options.bilateral_channels)
+        return IGOSPlusPlusObjective(
+            scorer, options.mask_size, options.l1_coeff, options.tv_coeff, weights,
+            l1_pull_at_one=options.l1_pull_at_one, mask_product=options.mask_product,
+        )

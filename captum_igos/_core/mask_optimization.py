@@ -8,12 +8,11 @@ A method supplies a :class:`MaskObjective` (path scores plus regularisers of its
 from __future__ import annotations
 
 import difflib
-import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from functools import partial
 from numbers import Integral
-from typing import Any, Protocol
+from typing import Any, Callable, Literal, NoReturn, Protocol, TypeVar, Union, cast
 
 import torch
 from captum.attr import GradientAttribution
@@ -31,7 +30,13 @@ from captum_igos._utils.captum_compat import (
     is_tuple,
     progress,
 )
-from captum_igos._utils.masks import upsample_mask
+from captum_igos._utils.masks import (
+    BILATERAL_CHANNELS,
+    BILATERAL_IMAGES,
+    BilateralChannels,
+    BilateralImage,
+    upsample_mask,
+)
 from captum_igos._utils.model_state import predicts
 from captum_igos._utils.optimizers import (
     LineSearch,
@@ -40,7 +45,13 @@ from captum_igos._utils.optimizers import (
     Nesterov,
     as_optimizer,
 )
-from captum_igos._utils.path_scores import PathScorer, clean_score_scale, draw_noise
+from captum_igos._utils.path_scores import (
+    FreshNoise,
+    Noise,
+    PathScorer,
+    clean_score_scale,
+    draw_noise,
+)
 from captum_igos._utils.scores import Score, check_score, score_bounds, scored_forward
 from captum_igos._utils.targets import checked_forward, resolve_target
 from captum_igos._utils.validation import (
@@ -50,6 +61,7 @@ from captum_igos._utils.validation import (
     check_optional_positive_int,
     check_positive_int,
     check_target,
+    check_tensor,
     describe,
 )
 from captum_igos.baselines import baseline_images
@@ -69,8 +81,16 @@ PAPER_N_STEPS = 20
 #: Score terms of the objective: ``"normalized"`` divides every path score by the clean
 #: image's score :math:`f_c(x)` (:func:`~captum_igos._utils.path_scores.clean_score_scale`);
 #: ``"paper"`` is the papers' :math:`f_c` itself.
+ObjectiveName = Literal["normalized", "paper"]
 OBJECTIVES = ("normalized", "paper")
-DEFAULT_OBJECTIVE = "normalized"
+DEFAULT_OBJECTIVE: ObjectiveName = "normalized"
+#: iGOS++'s combined mask in the path terms: ``"low_resolution"`` upsamples the product,
+#: :math:`up(M_d M_i)`; ``"upsampled"`` multiplies the upsampled masks, :math:`up(M_d)\,
+#: up(M_i)` (the authors' code). The regulariser always sees :math:`M_d M_i`.
+MaskProduct = Literal["low_resolution", "upsampled"]
+MASK_PRODUCTS = ("low_resolution", "upsampled")
+#: ``initial_mask=``: one tensor (I-GOS) or a pair ``(deletion_mask, insertion_mask)``.
+InitialMask = Union[Tensor, tuple[Tensor, Tensor]]
 #: Per-image outcome of the optimisation (:attr:`MaskOptimizationResult.status`).
 MOVED, STOPPED_AT_START, NON_FINITE = "moved", "stopped_at_start", "non_finite_loss"
 BARELY_MOVED = "barely_moved"
@@ -145,7 +165,7 @@ class MaskObjective(Protocol):
         """(h, w) of every mask."""
 
     def evaluate(
-        self, masks: Masks, image_index: Tensor, noise: Tensor | None, with_grad: bool
+        self, masks: Masks, image_index: Tensor, noise: Noise, with_grad: bool
     ) -> tuple[Tensor, Masks | None]:
         """Objective of shape (n,) for the images ``image_index`` (indices into the N
         images) and, if asked, the directions."""
@@ -169,6 +189,10 @@ MOVED_TO_OPTIMIZERS = {
 class MaskOptions:
     r"""The keyword options of IGOS and IGOSPlusPlus ``attribute`` and ``optimize`` (one home).
 
+    The two methods write these keywords out with the same defaults (a test checks that
+    they agree); this class holds the defaults, their documentation and the checks.
+    :mod:`captum_igos.presets` gives the settings that reproduce the authors' code.
+
     Attributes:
         mask_size: ``h = w`` or ``(h, w)``, from 1 up to the input size (28).
         iterations: optimisation iterations (10; the papers use 15).
@@ -180,13 +204,15 @@ class MaskOptions:
         tv_coeff: :math:`\lambda_{TV} \ge 0` (20), on TV (I-GOS) or bilateral TV (iGOS++).
         noise_std: std of the noise :math:`\epsilon_s` added to each path point, in
             model-input units (0.2); one draw per step and iteration, shared by the batch's
-            images, and reused by every trial of that iteration's line search.
+            images, and reused by every trial of that iteration's line search (see
+            ``fresh_noise``).
         optimizer: how the masks move: ``"line_search"`` /
             :class:`~captum_igos.optimizers.LineSearch` (a backtracking Armijo search per
             image, the papers'; its settings ``alpha0``, ``decay``, ``armijo``,
-            ``min_alpha``, ``warm_start`` are the object's) or
-            ``"nag"`` / :class:`~captum_igos.optimizers.Nesterov` (a fixed step with
-            momentum, BMVC 2023; its ``step_size``). A name means the object's defaults.
+            ``min_alpha``, ``warm_start``, ``armijo_test``, ``step_when_rejected`` are the
+            object's) or ``"nag"`` / :class:`~captum_igos.optimizers.Nesterov` (a fixed
+            step with momentum, BMVC 2023; its ``step_size``). A name means the object's
+            defaults.
         score: ``"probability"`` (softmax over dim 1, the papers'), ``"sigmoid"``
             (multi-label models), ``"raw"`` (forward functions that return a score, such
             as :mod:`captum_igos.targets`) or a callable from outputs to scores of the same
@@ -198,6 +224,30 @@ class MaskOptions:
             :math:`f_c(\cdot)`, for which a target of probability p can lower the term by
             at most p, so for small p the mask often stays at ones (an empty map;
             ``attribute`` warns). Measured in ``benchmarks/results/targets.md``.
+        initial_mask: where the optimisation starts: ``None`` (all ones, the papers'), for
+            I-GOS a tensor of shape (N, 1, h, w), for iGOS++ a pair ``(deletion_mask,
+            insertion_mask)`` of such tensors; values in [0, 1], ``h, w`` = ``mask_size``.
+            Copied, never changed.
+        l1_pull_at_one: the L1 term's (sub)gradient where a cell is at 1. ``True``: that of
+            ``mean(1 - M)``, :math:`-\lambda_1 / (hw)`, which pulls every cell off 1;
+            ``False``: that of ``mean|1 - M|`` through ``abs``, zero at 1 (the authors'
+            code, both methods), so a cell leaves 1 only where the score pushes it.
+            ``None``: the method's default, ``True`` for I-GOS, ``False`` for iGOS++ (on
+            12 views the iGOS++ ablation in ``benchmarks/`` measured each choice).
+        fresh_noise: ``False`` (default): the noise described under ``noise_std``.
+            ``True``: as the authors' code, a new draw for every image, step and
+            evaluation (the direction, the line search's base loss and each trial), so the
+            Armijo test compares two different random objectives.
+        mask_product: iGOS++ only: the combined mask of the path terms,
+            ``"low_resolution"`` (default, :math:`up(M_d M_i)`) or ``"upsampled"``
+            (:math:`up(M_d)\, up(M_i)`, the authors' code).
+        bilateral_image: iGOS++ only: the image the bilateral weights come from,
+            ``"min_max"`` (default: scaled to [0, 1] per image, so sigma = 0.01 means the
+            same whatever the model's input normalisation) or ``"input"`` (the model input
+            as given, the authors' code).
+        bilateral_channels: iGOS++ only: how the bilateral weights average the channels,
+            ``"mean_of_squares"`` (default) or ``"authors"``
+            (:func:`~captum_igos._utils.masks.bilateral_weights`).
         generator: ``torch.Generator`` on the inputs' device for the noise; ``None`` uses
             torch's global generator. The same seed gives the same heatmaps.
         internal_batch_size: most examples per forward pass; an evaluation has
@@ -215,18 +265,25 @@ class MaskOptions:
     noise_std: float = 0.2
     optimizer: str | LineSearch | Nesterov = "line_search"
     score: Score = "probability"
-    objective: str = DEFAULT_OBJECTIVE
+    objective: ObjectiveName = DEFAULT_OBJECTIVE
+    initial_mask: InitialMask | None = None
+    l1_pull_at_one: bool | None = None
+    fresh_noise: bool = False
+    mask_product: MaskProduct = "low_resolution"
+    bilateral_image: BilateralImage = "min_max"
+    bilateral_channels: BilateralChannels = "mean_of_squares"
     generator: torch.Generator | None = None
     internal_batch_size: int | None = None
     show_progress: bool = False
 
     @classmethod
-    def from_keywords(cls, method: str, options: dict[str, Any]) -> MaskOptions:
-        """The options given to ``method`` (``"IGOS.attribute"``), unknown names refused."""
+    def from_call(
+        cls, method: str, arguments: dict[str, Any], unexpected: dict[str, Any]
+    ) -> MaskOptions:
+        """The options of a call to ``method`` (``"IGOS.attribute"``): the fields taken from
+        its ``arguments`` (``locals()``), any ``unexpected`` keyword refused with a hint."""
         names = [field.name for field in fields(cls)]
-        for name in options:
-            if name in names:
-                continue
+        for name in unexpected:
             if name in MOVED_TO_OPTIMIZERS:
                 hint = f"; it is now optimizer={MOVED_TO_OPTIMIZERS[name]}"
             else:
@@ -236,12 +293,16 @@ class MaskOptions:
                 f"{method}() got an unexpected keyword argument {name!r}{hint} "
                 f"(expected keyword options: {', '.join(names)})"
             )
-        return cls(**options)
+        return cls(**{name: arguments[name] for name in names})
+
+
+#: Options that only iGOS++ reads (I-GOS refuses a value other than the default).
+IGOS_PLUS_PLUS_ONLY = ("mask_product", "bilateral_image", "bilateral_channels")
 
 
 @dataclass(frozen=True)
 class CheckedOptions:
-    """``MaskOptions`` validated against the images (sizes, device)."""
+    """``MaskOptions`` validated against the images (sizes, device) and the method."""
 
     mask_size: tuple[int, int]
     iterations: int
@@ -252,16 +313,37 @@ class CheckedOptions:
     optimizer: MaskOptimizer
     score: Score
     objective: str
+    initial_mask: Masks | None
+    l1_pull_at_one: bool
+    fresh_noise: bool
+    mask_product: MaskProduct
+    bilateral_image: BilateralImage
+    bilateral_channels: BilateralChannels
     generator: torch.Generator | None
     internal_batch_size: int | None
     show_progress: bool
 
 
-def check_options(options: MaskOptions, images: Tensor) -> CheckedOptions:
-    """Every option checked (a ``ValueError`` / ``TypeError`` naming it) before any model call."""
+def check_options(
+    options: MaskOptions, images: Tensor, n_masks: int = 1, l1_pull_at_one: bool = True
+) -> CheckedOptions:
+    """Every option checked (a ``ValueError`` / ``TypeError`` naming it) before any model call.
+
+    ``n_masks`` (1 for I-GOS, 2 for iGOS++) and ``l1_pull_at_one`` (the method's default
+    for ``l1_pull_at_one=None``) come from the method.
+    """
     score = check_score(options.score)  # reported before the other options, as it always was
+    if n_masks == 1:
+        for name in IGOS_PLUS_PLUS_ONLY:
+            default = next(field.default for field in fields(MaskOptions) if field.name == name)
+            if getattr(options, name) != default:
+                raise ValueError(
+                    f"expected {name}={default!r} for I-GOS ({name} is an iGOS++ option), "
+                    f"got {getattr(options, name)!r}"
+                )
+    mask_size = _check_mask_size(options.mask_size, tuple(images.shape[-2:]))
     return CheckedOptions(
-        mask_size=_check_mask_size(options.mask_size, tuple(images.shape[-2:])),
+        mask_size=mask_size,
         iterations=check_positive_int("iterations", options.iterations),
         n_steps=check_positive_int("n_steps", options.n_steps),
         l1_coeff=check_nonnegative("l1_coeff", options.l1_coeff),
@@ -270,12 +352,64 @@ def check_options(options: MaskOptions, images: Tensor) -> CheckedOptions:
         optimizer=as_optimizer(options.optimizer),
         score=score,
         objective=check_choice("objective", options.objective, OBJECTIVES),
+        initial_mask=_check_initial_mask(options.initial_mask, n_masks, mask_size, images),
+        l1_pull_at_one=(
+            l1_pull_at_one if options.l1_pull_at_one is None
+            else _check_bool("l1_pull_at_one", options.l1_pull_at_one)
+        ),
+        fresh_noise=_check_bool("fresh_noise", options.fresh_noise),
+        mask_product=cast(MaskProduct, check_choice(
+            "mask_product", options.mask_product, MASK_PRODUCTS)),
+        bilateral_image=cast(BilateralImage, check_choice(
+            "bilateral_image", options.bilateral_image, BILATERAL_IMAGES)),
+        bilateral_channels=cast(BilateralChannels, check_choice(
+            "bilateral_channels", options.bilateral_channels, BILATERAL_CHANNELS)),
         generator=_check_generator(options.generator, images),
         internal_batch_size=check_optional_positive_int(
             "internal_batch_size", options.internal_batch_size
         ),
         show_progress=bool(options.show_progress),
     )
+
+
+def _check_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"expected {name} to be a bool, got {describe(value)}")
+    return value
+
+
+def _check_initial_mask(
+    value: Any, n_masks: int, mask_size: tuple[int, int], images: Tensor
+) -> Masks | None:
+    """``initial_mask`` as ``n_masks`` float masks of shape (N, 1, h, w) in [0, 1], copied
+    onto the images' device and dtype."""
+    if value is None:
+        return None
+    shape = (images.shape[0], 1, *mask_size)
+    expected = f"a tensor of shape {shape}" if n_masks == 1 else (
+        f"a pair (deletion_mask, insertion_mask) of tensors of shape {shape}")
+    if n_masks == 1:
+        parts = (value,) if isinstance(value, Tensor) else None
+    else:
+        is_pair = isinstance(value, (tuple, list)) and len(value) == 2
+        parts = tuple(value) if is_pair else None
+    if parts is None:
+        raise TypeError(f"expected initial_mask to be {expected}, got {describe(value)}")
+    masks = []
+    for part in parts:
+        part = check_tensor("initial_mask", part)
+        if not part.is_floating_point() or tuple(part.shape) != shape:
+            raise ValueError(
+                f"expected initial_mask to be {expected} (mask_size={mask_size}) of a "
+                f"floating dtype, got {describe(part)}"
+            )
+        if not bool(((part >= 0) & (part <= 1)).all()):
+            raise ValueError(
+                "expected initial_mask values in [0, 1] (finite), got values from "
+                f"{float(part.min())} to {float(part.max())}"
+            )
+        masks.append(part.detach().to(device=images.device, dtype=images.dtype).clone())
+    return tuple(masks)
 
 
 def optimize_masks(
@@ -300,7 +434,7 @@ def optimize_masks(
         progress_bar: an object with ``update()``, advanced once per iteration.
     """
     n = like.shape[0]
-    masks = tuple(
+    masks = options.initial_mask or tuple(
         like.new_ones((n, 1, *objective.mask_size)) for _ in range(objective.n_masks)
     )
     run = options.optimizer.start(masks, options.tv_coeff)
@@ -313,10 +447,16 @@ def optimize_masks(
     for iteration in range(options.iterations):
         if active.numel() == 0:
             break
-        noise = draw_noise(options.n_steps, like, options.noise_std, options.generator)
+        noise: Noise = (
+            FreshNoise(options.noise_std, options.generator)
+            if options.fresh_noise and options.noise_std > 0
+            else draw_noise(options.n_steps, like, options.noise_std, options.generator)
+        )
         current = tuple(mask[active] for mask in masks)
         loss, directions = objective.evaluate(current, active, noise, True)
         assert directions is not None  # with_grad=True: the objective returned them
+        if isinstance(noise, FreshNoise):  # the authors' line search draws its own base loss
+            loss = objective.evaluate(current, active, noise, False)[0]
         losses[active, iteration] = loss
         iterations_run[active] += 1
         finite = torch.isfinite(loss)
@@ -367,7 +507,7 @@ def _outcomes(non_finite: Tensor, step_sizes: Tensor, mask: Tensor) -> tuple[str
 
 
 def _trial_loss(
-    objective: MaskObjective, active: Tensor, noise: Tensor | None, candidates: Masks, rows: Tensor
+    objective: MaskObjective, active: Tensor, noise: Noise, candidates: Masks, rows: Tensor
 ) -> Tensor:
     """The line search's trial objective of the searching ``rows`` of the ``active`` images."""
     return objective.evaluate(candidates, active[rows], noise, False)[0]
@@ -457,33 +597,66 @@ def _check_additional_args(args: tuple[Any, ...] | None, n: int) -> None:
             )
 
 
+Method = TypeVar("Method", bound=Callable[..., Any])
+
+
+def logged(method: Method) -> Method:
+    """Captum's ``log_usage()``, keeping the method's signature for type checkers (Captum's
+    decorator is untyped, so through it ``attribute`` would be ``Any`` to mypy)."""
+    return cast(Method, log_usage()(method))
+
+
 class MaskAttribution(GradientAttribution):
     """Captum front end shared by :class:`IGOS` and :class:`IGOSPlusPlus`.
 
-    Subclasses implement :meth:`_objective`. Nothing is stored on ``self`` during a call.
-    The keyword options of :meth:`attribute` and :meth:`optimize` are the fields of
-    ``MaskOptions`` (their one home; both signatures show them).
+    Subclasses implement :meth:`_objective` and say how many masks they move. Nothing is
+    stored on ``self`` during a call. The keyword options of :meth:`attribute` and
+    :meth:`optimize` are written out and typed (editors complete them, type checkers
+    refuse a wrong type or an unknown name); ``MaskOptions`` is their one home of
+    defaults, documentation and checks, and a test keeps the signatures equal to it.
     """
 
-    def _objective(
-        self,
-        scorer: PathScorer,
-        mask_size: tuple[int, int],
-        l1_coeff: float,
-        tv_coeff: float,
-    ) -> MaskObjective:
+    #: Masks per image (1: I-GOS; 2: iGOS++'s deletion and insertion masks).
+    _n_masks = 1
+    #: The method's ``l1_pull_at_one`` when the option is ``None``.
+    _l1_pull_at_one = True
+
+    def _objective(self, scorer: PathScorer, options: CheckedOptions) -> MaskObjective:
         raise NotImplementedError
 
-    @log_usage()
+    @logged
     def attribute(  # type: ignore[override, unused-ignore]
         self,
         inputs: TensorOrTupleOfTensorsGeneric,
         baselines: BaselineType = None,
         target: TargetType = None,
         additional_forward_args: Any = None,
-        **options: Any,
+        *,
+        mask_size: int | tuple[int, int] = 28,
+        iterations: int = DEFAULT_ITERATIONS,
+        n_steps: int = DEFAULT_N_STEPS,
+        l1_coeff: float = 1.0,
+        tv_coeff: float = 20.0,
+        noise_std: float = 0.2,
+        optimizer: str | LineSearch | Nesterov = "line_search",
+        score: Score = "probability",
+        objective: ObjectiveName = DEFAULT_OBJECTIVE,
+        initial_mask: InitialMask | None = None,
+        l1_pull_at_one: bool | None = None,
+        fresh_noise: bool = False,
+        mask_product: MaskProduct = "low_resolution",
+        bilateral_image: BilateralImage = "min_max",
+        bilateral_channels: BilateralChannels = "mean_of_squares",
+        generator: torch.Generator | None = None,
+        internal_batch_size: int | None = None,
+        show_progress: bool = False,
+        **unexpected: NoReturn,
     ) -> TensorOrTupleOfTensorsGeneric:
         """Heatmaps ``1 - up(M)`` of the inputs' shape, values in [0, 1], higher = more important.
+
+        The keyword-only options, ``mask_size`` to ``show_progress``, are documented in
+        ``MaskOptions``, their one home; :mod:`captum_igos.presets` holds the authors'
+        settings (``attribute(x, **AUTHORS_IGOS)``).
 
         Args:
             inputs: images of shape (N, C, H, W), or a 1-tuple holding them.
@@ -494,11 +667,6 @@ class MaskAttribution(GradientAttribution):
                 explains each image's top-1 class, as both papers do.
             additional_forward_args: extra arguments of ``forward_func``; tensors have one
                 row per image.
-            **options: keyword-only, the fields of ``MaskOptions`` with their defaults
-                (``mask_size=28, iterations=10, n_steps=10, l1_coeff=1, tv_coeff=20,
-                noise_std=0.2, optimizer="line_search", score="probability",
-                objective="normalized", generator=None, internal_batch_size=None,
-                show_progress=False``).
 
         Returns:
             A tensor of the inputs' shape, device and dtype (a 1-tuple if ``inputs`` was a
@@ -509,7 +677,7 @@ class MaskAttribution(GradientAttribution):
         Raises:
             ValueError / TypeError: for arguments out of range, before the model is run.
         """
-        settings = MaskOptions.from_keywords(f"{type(self).__name__}.attribute", options)
+        settings = MaskOptions.from_call(f"{type(self).__name__}.attribute", locals(), unexpected)
         result = self._optimize(inputs, baselines, target, additional_forward_args, settings)
         warn_empty_maps(type(self).__name__, result, settings.objective)
         (images,) = format_tensor_into_tuples(inputs)
@@ -522,7 +690,26 @@ class MaskAttribution(GradientAttribution):
         baselines: BaselineType = None,
         target: TargetType = None,
         additional_forward_args: Any = None,
-        **options: Any,
+        *,
+        mask_size: int | tuple[int, int] = 28,
+        iterations: int = DEFAULT_ITERATIONS,
+        n_steps: int = DEFAULT_N_STEPS,
+        l1_coeff: float = 1.0,
+        tv_coeff: float = 20.0,
+        noise_std: float = 0.2,
+        optimizer: str | LineSearch | Nesterov = "line_search",
+        score: Score = "probability",
+        objective: ObjectiveName = DEFAULT_OBJECTIVE,
+        initial_mask: InitialMask | None = None,
+        l1_pull_at_one: bool | None = None,
+        fresh_noise: bool = False,
+        mask_product: MaskProduct = "low_resolution",
+        bilateral_image: BilateralImage = "min_max",
+        bilateral_channels: BilateralChannels = "mean_of_squares",
+        generator: torch.Generator | None = None,
+        internal_batch_size: int | None = None,
+        show_progress: bool = False,
+        **unexpected: NoReturn,
     ) -> MaskOptimizationResult:
         """The optimisation behind :meth:`attribute`: masks, losses, step sizes and status.
 
@@ -531,7 +718,7 @@ class MaskAttribution(GradientAttribution):
         Returns:
             :class:`MaskOptimizationResult`; ``result.heatmap((H, W))`` is the attribution.
         """
-        settings = MaskOptions.from_keywords(f"{type(self).__name__}.optimize", options)
+        settings = MaskOptions.from_call(f"{type(self).__name__}.optimize", locals(), unexpected)
         return self._optimize(inputs, baselines, target, additional_forward_args, settings)
 
     @predicts()
@@ -551,7 +738,7 @@ class MaskAttribution(GradientAttribution):
         (images,) = check_inputs(inputs, images=True)
         images = images.detach()
         n = images.shape[0]
-        options = check_options(settings, images)
+        options = check_options(settings, images, self._n_masks, self._l1_pull_at_one)
         additional_forward_args = format_additional_forward_args(additional_forward_args)
         _check_additional_args(additional_forward_args, n)
         baseline = baseline_images(baselines, images)
@@ -576,9 +763,7 @@ class MaskAttribution(GradientAttribution):
             score_bounds=score_bounds(options.score),
             score_scale=scale,
         )
-        mask_objective = self._objective(
-            scorer, options.mask_size, options.l1_coeff, options.tv_coeff
-        )
+        mask_objective = self._objective(scorer, options)
         bar: Any = None
         if options.show_progress:
             bar = progress(desc=f"{type(self).__name__} attribution", total=options.iterations)
@@ -587,28 +772,3 @@ class MaskAttribution(GradientAttribution):
         finally:
             if bar is not None:
                 bar.close()
-
-
-#: How the signature spells the private ``Score`` alias (``_utils.scores``).
-SCORE_ANNOTATION = "str | Callable[[Tensor], Tensor]"
-
-
-def _signature_with_options(method: Any) -> inspect.Signature:
-    """``method``'s signature with ``**options`` spelled out as ``MaskOptions``' fields."""
-    signature = inspect.signature(method)
-    parameters = [
-        parameter for parameter in signature.parameters.values()
-        if parameter.kind is not inspect.Parameter.VAR_KEYWORD
-    ]
-    parameters += [
-        inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY, default=field.default,
-                          annotation=str(field.type).replace("Score", SCORE_ANNOTATION))
-        for field in fields(MaskOptions)
-    ]
-    return signature.replace(parameters=parameters)
-
-
-_method: Any
-for _method in (MaskAttribution.attribute, MaskAttribution.optimize):
-    _method.__signature__ = _signature_with_options(_method)
-del _method

@@ -15,6 +15,7 @@ Optimized Saliency by Bilateral Perturbations", ACM CHIL 2021 (arXiv:2012.15783)
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -22,6 +23,14 @@ from torch import Tensor
 
 #: iGOS++'s bilateral weights use sigma = 0.01 on images normalised to [0, 1].
 BILATERAL_SIGMA = 0.01
+#: The image the bilateral weights see: ``"min_max"`` (each image scaled to [0, 1]) or
+#: ``"input"`` (the model input as given, the authors' code).
+BilateralImage = Literal["min_max", "input"]
+BILATERAL_IMAGES = ("min_max", "input")
+#: How the bilateral weights combine channels: ``"mean_of_squares"``, or ``"authors"``
+#: (their code's two directions differ; :func:`bilateral_weights`).
+BilateralChannels = Literal["mean_of_squares", "authors"]
+BILATERAL_CHANNELS = ("mean_of_squares", "authors")
 
 
 def upsample_mask(mask: Tensor, size: Sequence[int]) -> Tensor:
@@ -134,21 +143,45 @@ def normalise_image(image: Tensor) -> Tensor:
     return (image - low) / span
 
 
-def bilateral_weights(image: Tensor, sigma: float = BILATERAL_SIGMA) -> tuple[Tensor, Tensor]:
+def bilateral_weights(
+    image: Tensor,
+    sigma: float = BILATERAL_SIGMA,
+    source: BilateralImage = "min_max",
+    channels: BilateralChannels = "mean_of_squares",
+) -> tuple[Tensor, Tensor]:
     r"""Edge-aware weights :math:`w = \exp(-(\Delta I)^2 / \sigma)` between neighbours.
 
-    :math:`(\Delta I)^2` is the squared neighbour difference of :func:`normalise_image`,
-    averaged over channels (a grey image and its 3-channel copy get the same weights).
+    ``source="min_max"`` (default) takes the differences on :func:`normalise_image`, so the
+    weights do not depend on the model's input normalisation; ``"input"`` on the image as
+    given (the authors' code, where it is the ImageNet-normalised input).
+    ``channels="mean_of_squares"`` (default) averages the squared differences over
+    channels, :math:`\exp(-\mathrm{mean}_c (\Delta I_c)^2 / \sigma)` (a grey image and its
+    3-channel copy get the same weights); ``"authors"`` is their code, whose two directions
+    differ: vertically the square of the channel-mean difference,
+    :math:`\exp(-(\mathrm{mean}_c \Delta_y I_c)^2 / \sigma)`, horizontally the channel
+    mean of the weights, :math:`\mathrm{mean}_c \exp(-(\Delta_x I_c)^2 / \sigma)`.
 
     Args:
         image: images of shape (N, C, H, W).
         sigma: bandwidth, > 0.
+        source: ``"min_max"`` or ``"input"``.
+        channels: ``"mean_of_squares"`` or ``"authors"``.
 
     Returns:
         ``(w_y, w_x)`` of shapes (N, 1, H-1, W) and (N, 1, H, W-1), without gradient.
+
+    Example:
+        >>> grey = torch.tensor([[[[0.0, 0.1], [0.0, 0.1]]]]).expand(1, 3, 2, 2)
+        >>> [round(float(w.mean()), 4) for w in bilateral_weights(grey, source="input")]
+        [1.0, 0.3679]
     """
     with torch.no_grad():
-        dy, dx = _squared_differences(normalise_image(image))
+        scaled = normalise_image(image) if source == "min_max" else image
+        if channels == "authors":
+            dy = (scaled[..., 1:, :] - scaled[..., :-1, :]).mean(dim=1, keepdim=True) ** 2
+            dx = (scaled[..., :, 1:] - scaled[..., :, :-1]) ** 2
+            return torch.exp(-dy / sigma), torch.exp(-dx / sigma).mean(dim=1, keepdim=True)
+        dy, dx = _squared_differences(scaled)
         return (
             torch.exp(-dy.mean(dim=1, keepdim=True) / sigma),
             torch.exp(-dx.mean(dim=1, keepdim=True) / sigma),

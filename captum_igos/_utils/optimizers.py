@@ -26,14 +26,18 @@ iGOS++) moved by one step size per image, and keep the masks in :math:`[0, 1]`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Union, cast
+from typing import Any, Callable, Literal, Union, cast
 
 import torch
 from torch import Tensor
 
-from captum_igos._utils.validation import check_nonnegative, check_positive
+from captum_igos._utils.validation import check_choice, check_nonnegative, check_positive
 
 Masks = tuple[Tensor, ...]
+#: Forms of the Armijo test (:class:`LineSearch`): ``"projected"`` compares with
+#: :math:`c \langle g, M - M^+\rangle`, ``"gradient"`` with :math:`c\,\alpha \lVert g\rVert^2`.
+ArmijoTest = Literal["projected", "gradient"]
+ARMIJO_TESTS = ("projected", "gradient")
 
 
 #: ``loss_fn`` / ``lower_bound_fn`` of the running images: ``(candidate_masks, rows)`` -> (n,).
@@ -60,6 +64,13 @@ def armijo_decrease(masks: Masks, candidates: Masks, directions: Masks) -> Tenso
         (direction * (mask - candidate)).flatten(1).sum(dim=1)
         for mask, candidate, direction in zip(masks, candidates, directions)
     ))
+
+
+def gradient_decrease(directions: Masks, step_size: Tensor) -> Tensor:
+    r""":math:`\alpha \lVert g\rVert^2` per image over all masks, shape (N,): the papers'
+    Armijo decrease, blind to the clamp (coordinates that cannot move count too)."""
+    squares = (direction.flatten(1).square().sum(dim=1) for direction in directions)
+    return step_size * cast(Tensor, sum(squares))
 
 
 def can_move(masks: Masks, directions: Masks) -> Tensor:
@@ -108,6 +119,8 @@ def backtracking_line_search(
     armijo: float,
     min_alpha: float,
     lower_bound_fn: TrialFunction | None = None,
+    armijo_test: ArmijoTest = "projected",
+    step_when_rejected: bool = False,
 ) -> LineSearchResult:
     r"""Backtracking line search with one step size per image, batched over images.
 
@@ -117,9 +130,12 @@ def backtracking_line_search(
     .. math:: F(M^+) \le F(M) - c\,\langle g, M - M^+\rangle, \qquad
               M^+ = \mathrm{clamp}(M - \alpha g, 0, 1)
 
-    (:math:`= F(M) - c\,\alpha\lVert g\rVert^2` where nothing is clamped). Images whose
+    (:math:`= F(M) - c\,\alpha\lVert g\rVert^2` where nothing is clamped;
+    ``armijo_test="gradient"`` uses the latter everywhere, as the papers' code). Images whose
     :math:`\alpha` falls below ``min_alpha``, and images that no step can move
-    (:func:`can_move`), stop unaccepted; the latter cost no evaluation. A candidate whose
+    (:func:`can_move`), stop unaccepted; the latter cost no evaluation. With
+    ``step_when_rejected`` the search, as the authors' code, also tries the first
+    :math:`\alpha` below ``min_alpha`` and takes that step even if it is rejected. A candidate whose
     ``lower_bound_fn`` already exceeds the threshold is rejected without calling
     ``loss_fn`` (same outcome, no network pass). ``base_loss``
     is :math:`F(M)` as already computed with the direction (not recomputed); ``loss_fn``
@@ -138,6 +154,9 @@ def backtracking_line_search(
         min_alpha: smallest step size tried.
         lower_bound_fn: ``lower_bound_fn(candidate_masks, rows)``, a cheap lower bound of
             ``loss_fn`` with the same signature, or ``None`` (evaluate every trial).
+        armijo_test: ``"projected"`` or ``"gradient"`` (see above).
+        step_when_rejected: take the last (smallest) trial step of an image for which no
+            trial was accepted, as the authors' code does.
 
     Returns:
         :class:`LineSearchResult`.
@@ -149,7 +168,8 @@ def backtracking_line_search(
     accepted = torch.zeros(n, dtype=torch.bool, device=base_loss.device)
     losses = torch.full_like(base_loss, float("nan"))
     searching = torch.arange(n, device=base_loss.device)
-    searching = searching[can_move(masks, directions) & (alpha >= min_alpha)]
+    searching = searching[can_move(masks, directions) & ((alpha >= min_alpha) | step_when_rejected)]
+    taken = torch.zeros_like(accepted)
     rejected_by_bound = torch.zeros(n, dtype=torch.long, device=base_loss.device)
     trials = 0
     while searching.numel() > 0:
@@ -157,7 +177,11 @@ def backtracking_line_search(
         current = tuple(mask[searching] for mask in masks)
         steepest = tuple(direction[searching] for direction in directions)
         candidates = tuple(projected_step(m, g, step) for m, g in zip(current, steepest))
-        threshold = base_loss[searching] - armijo * armijo_decrease(current, candidates, steepest)
+        if armijo_test == "gradient":
+            decrease = gradient_decrease(steepest, step)
+        else:
+            decrease = armijo_decrease(current, candidates, steepest)
+        threshold = base_loss[searching] - armijo * decrease
         hopeless = torch.zeros_like(threshold, dtype=torch.bool)
         if lower_bound_fn is not None:
             hopeless = lower_bound_fn(candidates, searching) > threshold
@@ -174,9 +198,19 @@ def backtracking_line_search(
         for new_mask, candidate in zip(new_masks, candidates):
             new_mask[done] = candidate[ok]
         rejected = searching[~ok]
+        if step_when_rejected:
+            # The authors' loop: a rejected step below min_alpha ends the search, taken.
+            last = ~ok & (step < min_alpha)
+            taken[searching[last]] = True
+            for new_mask, candidate in zip(new_masks, candidates):
+                new_mask[searching[last]] = candidate[last]
+            rejected = searching[~ok & ~last]
+            alpha[rejected] = step[~ok & ~last] * decay
+            searching = rejected
+            continue
         alpha[rejected] = step[~ok] * decay
         searching = rejected[alpha[rejected] >= min_alpha]
-    step_sizes = torch.where(accepted, alpha, torch.zeros_like(alpha))
+    step_sizes = torch.where(accepted | taken, alpha, torch.zeros_like(alpha))
     return LineSearchResult(new_masks, step_sizes, accepted, losses, trials, rejected_by_bound)
 
 
@@ -257,6 +291,15 @@ class LineSearch:
             first trial (True: ``benchmarks/igos.py --sweep`` found it as faithful at about
             a quarter fewer forward passes); ``False`` restarts every search at ``alpha0``
             as the papers do.
+        armijo_test: ``"projected"`` (default) accepts where
+            :math:`F(M^+) \le F(M) - c\,\langle g, M - M^+\rangle`, the Armijo rule along
+            the projection arc; ``"gradient"`` where
+            :math:`F(M^+) \le F(M) - c\,\alpha \lVert g\rVert^2`, the papers' form and
+            the authors' code, which also counts coordinates the clamp holds still.
+        step_when_rejected: ``False`` (default): an image with no accepted step keeps its
+            masks and stops. ``True``: as the authors' code, the search goes on to the first
+            :math:`\alpha` below ``min_alpha`` (4.1e-6 from 1000 with decay 0.2) and takes
+            that step even though it was rejected, so every iteration moves the mask.
 
     Example:
         >>> LineSearch(warm_start=False).alpha0
@@ -268,6 +311,8 @@ class LineSearch:
     armijo: float = 1e-4
     min_alpha: float = 1e-5
     warm_start: bool = True
+    armijo_test: ArmijoTest = "projected"
+    step_when_rejected: bool = False
 
     def __post_init__(self) -> None:
         check_positive("alpha0", self.alpha0)
@@ -275,8 +320,10 @@ class LineSearch:
             raise ValueError(f"expected decay in (0, 1), got {self.decay}")
         check_nonnegative("armijo", self.armijo)
         check_positive("min_alpha", self.min_alpha)
-        if not isinstance(self.warm_start, bool):
-            raise TypeError(f"expected warm_start to be a bool, got {self.warm_start!r}")
+        for name in ("warm_start", "step_when_rejected"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"expected {name} to be a bool, got {getattr(self, name)!r}")
+        check_choice("armijo_test", self.armijo_test, ARMIJO_TESTS)
 
     def start(self, masks: Masks, tv_coeff: float) -> LineSearchRun:
         """The state of one optimisation of the n images of ``masks``."""
@@ -301,7 +348,8 @@ class LineSearchRun:
         search = backtracking_line_search(
             loss_fn, masks, directions, loss, alpha0=self.first_steps[active],
             decay=settings.decay, armijo=settings.armijo, min_alpha=settings.min_alpha,
-            lower_bound_fn=lower_bound_fn,
+            lower_bound_fn=lower_bound_fn, armijo_test=settings.armijo_test,
+            step_when_rejected=settings.step_when_rejected,
         )
         if settings.warm_start:
             accepted = active[search.accepted]

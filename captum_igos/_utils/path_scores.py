@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Union
 
 import torch
 from torch import Tensor
@@ -63,6 +63,33 @@ def draw_noise(
     shape = (n_steps, *like.shape[1:])
     noise = torch.randn(shape, generator=generator, device=like.device, dtype=like.dtype)
     return noise.mul_(std)
+
+
+@dataclass(frozen=True)
+class FreshNoise:
+    r"""Noise drawn anew for every path point of every evaluation (the authors' code).
+
+    Where :func:`draw_noise` gives one draw per step that every image and every
+    line-search trial of an iteration shares, this draws :math:`\epsilon` of std ``std``
+    for each row at the moment it goes through the model.
+
+    Attributes:
+        std: standard deviation in model-input units, > 0.
+        generator: random source on the images' device, or ``None`` (torch's global one).
+    """
+
+    std: float
+    generator: torch.Generator | None = None
+
+    def draw(self, like: Tensor) -> Tensor:
+        """Noise of ``like``'s shape, device and dtype."""
+        noise = torch.randn(like.shape, generator=self.generator, device=like.device,
+                            dtype=like.dtype)
+        return noise.mul_(self.std)
+
+
+#: The noise of one evaluation: a shared draw per step (S, C, H, W), fresh draws, or none.
+Noise = Union[Tensor, FreshNoise, None]
 
 
 @dataclass(frozen=True)
@@ -113,7 +140,7 @@ class PathScorer:
         up_masks: Tensor,
         image_index: Tensor,
         insertion: Tensor,
-        noise: Tensor | None,
+        noise: Noise,
         with_grad: bool,
     ) -> tuple[Tensor, Tensor | None]:
         r"""Mean score along each path, and its gradient with respect to the path's mask.
@@ -124,8 +151,9 @@ class PathScorer:
             insertion: bool tensor of shape (P,): ``False`` for the deletion path
                 :math:`\Phi(x, \tilde x, \tfrac sS M)`, ``True`` for the insertion path
                 :math:`\Phi(\tilde x, x, \tfrac sS M)`.
-            noise: :math:`\epsilon_s` of shape (S, C, H, W) (see :func:`draw_noise`) or
-                ``None``; the same draw must be passed to compare scores of two masks.
+            noise: :math:`\epsilon_s` of shape (S, C, H, W) (see :func:`draw_noise`),
+                :class:`FreshNoise` or ``None``; the same draw must be passed to compare
+                scores of two masks.
             with_grad: also return the gradient.
 
         Returns:
@@ -163,7 +191,7 @@ class PathScorer:
         step: Tensor,
         image: Tensor,
         insertion: Tensor,
-        noise: Tensor | None,
+        noise: Noise,
     ) -> Tensor:
         """Scores of the path points ``(path, step)``, one per row, shape (R,)."""
         images, baselines = self.images[image], self.baselines[image]
@@ -172,7 +200,9 @@ class PathScorer:
         end = torch.where(flip, baselines, images)
         fraction = ((step + 1).to(leaf.dtype) / self.n_steps).view(-1, 1, 1, 1)
         points = blend(end, start, fraction * leaf[path])
-        if noise is not None:
+        if isinstance(noise, FreshNoise):
+            points = points + noise.draw(points)
+        elif noise is not None:
             points = points + noise[step]
         outputs = run_forward(
             self.score_func,

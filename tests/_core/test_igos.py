@@ -296,6 +296,20 @@ BAD_ARGUMENTS = [
     ({"generator": 3}, TypeError, r"generator to be a torch.Generator or None, got int 3"),
     ({"additional_forward_args": (torch.zeros(3),)}, ValueError,
      r"additional_forward_args\[0\] with 2 rows .* got shape \(3,\)"),
+    ({"initial_mask": torch.ones(2, 1, 7, 7)}, ValueError,
+     r"initial_mask to be a tensor of shape \(2, 1, 28, 28\) \(mask_size=\(28, 28\)\)"),
+    ({"initial_mask": (torch.ones(2, 1, 28, 28),)}, TypeError,
+     r"initial_mask to be a tensor of shape \(2, 1, 28, 28\), got tuple"),
+    ({"initial_mask": torch.full((2, 1, 28, 28), 1.5)}, ValueError,
+     r"initial_mask values in \[0, 1\] \(finite\), got values from 1.5 to 1.5"),
+    ({"initial_mask": torch.ones(2, 1, 28, 28, dtype=torch.long)}, ValueError,
+     r"of a floating dtype, got tensor of shape \(2, 1, 28, 28\) and dtype torch.int64"),
+    ({"l1_pull_at_one": 1}, TypeError, r"l1_pull_at_one to be a bool, got int 1"),
+    ({"fresh_noise": "yes"}, TypeError, r"fresh_noise to be a bool, got str 'yes'"),
+    ({"mask_product": "upsampled"}, ValueError,
+     r"mask_product='low_resolution' for I-GOS \(mask_product is an iGOS\+\+ option\)"),
+    ({"bilateral_image": "input"}, ValueError, r"bilateral_image='min_max' for I-GOS"),
+    ({"objective": "papers"}, ValueError, r"objective to be one of 'normalized', 'paper'"),
 ]
 
 
@@ -571,16 +585,57 @@ def test_optimizer_settings_are_checked_when_made(make, error, message):
         make()
 
 
-def test_signature_shows_every_option_with_its_default():
+def test_signatures_write_out_every_option_as_the_options_dataclass_has_it():
+    """The written-out keywords of attribute / optimize agree with ``MaskOptions`` (the one
+    home of defaults): same names, order, defaults and annotations, keyword-only."""
     import inspect
     from dataclasses import fields
 
     from captum_igos._core.mask_optimization import MaskOptions
 
-    for method in (IGOS.attribute, IGOS.optimize, IGOSPlusPlus.attribute):
-        parameters = inspect.signature(method).parameters
-        assert list(parameters)[:5] == ["self", "inputs", "baselines", "target",
-                                         "additional_forward_args"]
-        for option in fields(MaskOptions):
-            assert parameters[option.name].default == option.default
-            assert parameters[option.name].kind is inspect.Parameter.KEYWORD_ONLY
+    options = [(option.name, option.default, option.type) for option in fields(MaskOptions)]
+    for method in (IGOS.attribute, IGOS.optimize, IGOSPlusPlus.attribute, IGOSPlusPlus.optimize):
+        parameters = list(inspect.signature(method).parameters.values())
+        assert [p.name for p in parameters[:5]] == ["self", "inputs", "baselines", "target",
+                                                    "additional_forward_args"]
+        written = [(p.name, p.default, p.annotation) for p in parameters[5:-1]]
+        assert written == options
+        assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in parameters[5:-1])
+        assert parameters[-1].kind is inspect.Parameter.VAR_KEYWORD  # only for the hints
+        assert parameters[-1].annotation == "NoReturn"
+
+
+def test_fresh_noise_draws_per_image_and_evaluation_and_is_a_no_op_without_noise():
+    """Shared noise: two copies of an image get the same map. Fresh noise (the authors'
+    code): each copy, each evaluation its own draw, so the copies part."""
+    image, model = planted_images(n=1), PlantedEvidence().eval()
+    copies = image.expand(2, -1, -1, -1).contiguous()
+    kwargs = {"target": 1, "mask_size": 7, "iterations": 3, "n_steps": 3}
+    shared = IGOS(model).optimize(copies, generator=torch.Generator().manual_seed(0), **kwargs)
+    assert shared.status == ("moved", "moved") and torch.equal(shared.mask[0], shared.mask[1])
+    fresh = IGOS(model).optimize(copies, generator=torch.Generator().manual_seed(0),
+                                 fresh_noise=True, **kwargs)
+    assert fresh.status[0] == "moved"  # the copy's own draws may stop it (a random test)
+    assert (fresh.mask[0] - fresh.mask[1]).abs().max() > 1e-3
+    quiet = {**kwargs, "noise_std": 0.0}
+    torch.testing.assert_close(IGOS(model).optimize(copies, fresh_noise=True, **quiet).mask,
+                               IGOS(model).optimize(copies, **quiet).mask, rtol=0, atol=0)
+
+
+def test_initial_mask_starts_the_run_there_and_is_not_changed():
+    """Two one-iteration calls chained through initial_mask equal one two-iteration call
+    (no noise, every search restarted: an iteration depends on the mask alone)."""
+    images, model = planted_images(), PlantedEvidence().eval()
+    kwargs = {"target": 1, "mask_size": 7, "n_steps": 3, "noise_std": 0.0,
+              "optimizer": LineSearch(warm_start=False)}
+    for cls in (IGOS, IGOSPlusPlus):
+        both = cls(model).optimize(images, iterations=2, **kwargs)
+        first = cls(model).optimize(images, iterations=1, **kwargs)
+        start = first.mask.clone() if cls is IGOS else (first.deletion_mask.clone(),
+                                                         first.insertion_mask.clone())
+        second = cls(model).optimize(images, iterations=1, initial_mask=start, **kwargs)
+        assert both.status == ("moved", "moved")
+        torch.testing.assert_close(second.mask, both.mask, rtol=0, atol=1e-6)
+        assert not torch.equal(second.mask, first.mask)
+        unchanged = first.mask if cls is IGOS else first.deletion_mask
+        assert torch.equal(start if cls is IGOS else start[0], unchanged)

@@ -231,12 +231,19 @@ def test_reproducible_with_a_generator():
         ({"tv_coeff": -1.0}, r"tv_coeff >= 0, got -1.0"),
         ({"optimizer": "sgd"}, r"optimizer to be one of \('line_search', 'nag'\) .* got 'sgd'"),
         ({"baselines": torch.zeros(1, 1, 5, 5)}, r"baselines\[0\] broadcastable"),
+        ({"initial_mask": torch.ones(1, 1, 28, 28)}, r"initial_mask to be a pair "
+         r"\(deletion_mask, insertion_mask\) of tensors of shape \(1, 1, 28, 28\), got tensor"),
+        ({"initial_mask": (torch.ones(1, 1, 28, 28), torch.ones(1, 1, 4, 4))},
+         r"initial_mask to be a pair .* got tensor of shape \(1, 1, 4, 4\)"),
+        ({"mask_product": "before"}, r"mask_product to be one of 'low_resolution', 'upsampled'"),
+        ({"bilateral_image": "raw"}, r"bilateral_image to be one of 'min_max', 'input'"),
+        ({"bilateral_channels": "max"}, r"bilateral_channels to be one of 'mean_of_squares'"),
     ],
 )
 def test_bad_arguments_raise_before_touching_the_model(kwargs, message):
     counting = CountingModel(PlantedEvidence())
     state = state_copy(counting)
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises((ValueError, TypeError), match=message):
         IGOSPlusPlus(counting).attribute(planted_images(n=1), target=1, **kwargs)
     assert counting.batches == [] and no_hooks(counting) and same_state(counting, state)
 

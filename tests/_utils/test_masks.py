@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -144,3 +146,23 @@ def test_masks_helpers_follow_device_and_dtype(device, dtype):
     torch.testing.assert_close(value.double().cpu(), reference, rtol=rtol, atol=atol)
     up = F.interpolate(mask, size=(8, 8), mode="bilinear", align_corners=True)
     torch.testing.assert_close(upsample_mask(mask, (8, 8)), up)
+
+
+def test_bilateral_weights_of_the_authors_code_by_hand():
+    """Their vertical weight squares the channel mean of the differences, their horizontal
+    one averages the channels' weights; ``source="input"`` skips the min-max scaling."""
+    image = torch.zeros(1, 2, 2, 2, dtype=torch.float64)
+    image[0, 0, 1, :] = 0.2   # a vertical step in channel 0 only
+    image[0, 1, :, 1] = 0.1   # a horizontal step in channel 1 only
+    w_y, w_x = bilateral_weights(image, sigma=0.01, source="input", channels="authors")
+    # vertical: channel-mean difference (0.2 + 0) / 2 = 0.1 in both columns
+    torch.testing.assert_close(w_y, torch.full((1, 1, 1, 2), math.exp(-0.01 / 0.01),
+                                               dtype=torch.float64))
+    # horizontal: mean over channels of exp(-d^2 / sigma): (exp(0) + exp(-0.01 / 0.01)) / 2
+    torch.testing.assert_close(w_x, torch.full((1, 1, 2, 1), (1 + math.exp(-1.0)) / 2,
+                                               dtype=torch.float64))
+    ours_y, ours_x = bilateral_weights(image, sigma=0.01, source="input")
+    torch.testing.assert_close(ours_y, torch.full_like(ours_y, math.exp(-0.02 / 0.01)))
+    torch.testing.assert_close(ours_x, torch.full_like(ours_x, math.exp(-0.005 / 0.01)))
+    scaled_y, _ = bilateral_weights(image, sigma=0.01)  # min-max: the 0.2 step becomes 1
+    torch.testing.assert_close(scaled_y, torch.full_like(scaled_y, math.exp(-0.5 / 0.01)))

@@ -143,3 +143,46 @@ def test_a_trial_with_every_image_rejected_by_the_bound_runs_no_evaluation():
     assert len(calls) == 1 and result.trials == 1
     assert result.rejected_by_bound.tolist() == [1]
     torch.testing.assert_close(result.masks[0], cell(0.4))
+
+
+def test_papers_armijo_test_counts_the_clamped_coordinates():
+    """F(M) = -M1 (M2 held at 1 and pushed up): the projected test accepts alpha0, the
+    papers' c * alpha * ||g||^2 also counts the stuck coordinate and backtracks."""
+    masks = (torch.tensor([[[[0.5, 1.0]]]], dtype=D64),)
+    directions = (torch.tensor([[[[-1.0, -10.0]]]], dtype=D64),)
+
+    def loss(candidates, rows):
+        return -candidates[0][:, 0, 0, 0]
+
+    base = torch.tensor([-0.5], dtype=D64)
+    kwargs = {"decay": 0.5, "armijo": 0.5, "min_alpha": 1e-3}
+    projected = backtracking_line_search(loss, masks, directions, base, alpha0=0.4, **kwargs)
+    # projected: -0.9 <= -0.5 - 0.5 * 0.4 = -0.7: accepted at once
+    assert projected.step_sizes.tolist() == [0.4]
+    papers = backtracking_line_search(loss, masks, directions, base, alpha0=0.4,
+                                      armijo_test="gradient", **kwargs)
+    # papers': needs -0.5 - alpha <= -0.5 - 0.5 * alpha * 101, never: every trial rejected
+    assert papers.step_sizes.tolist() == [0.0] and not bool(papers.accepted[0])
+
+
+def test_step_when_rejected_takes_the_first_step_below_min_alpha_as_the_authors_code():
+    masks = (cell(0.5, 0.5),)
+    directions = (cell(1.0, -1.0),)
+    tried = []
+
+    def never(candidates, rows):
+        tried.append(candidates[0].flatten().tolist())
+        return torch.full((rows.shape[0],), 1.0, dtype=D64)
+
+    base = torch.zeros(2, dtype=D64)
+    kwargs = {"alpha0": 1000.0, "decay": 0.2, "armijo": 1e-4, "min_alpha": 1e-5}
+    kept = backtracking_line_search(never, masks, directions, base, **kwargs)
+    assert kept.step_sizes.tolist() == [0.0, 0.0] and torch.equal(kept.masks[0], masks[0])
+    assert len(tried) == 12  # 1000 * 0.2^k for k = 0..11, the last 2.048e-5
+    tried.clear()
+    taken = backtracking_line_search(never, masks, directions, base, step_when_rejected=True,
+                                     **kwargs)
+    last = 1000.0 * 0.2**12  # 4.096e-6, the first step below 1e-5, rejected and taken
+    assert len(tried) == 13 and not bool(taken.accepted.any())
+    torch.testing.assert_close(taken.step_sizes, torch.full((2,), last, dtype=D64))
+    torch.testing.assert_close(taken.masks[0], cell(0.5 - last, 0.5 + last))
