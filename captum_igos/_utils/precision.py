@@ -16,12 +16,13 @@ that small. :class:`LossScale` multiplies the score by :math:`s` before
 
 .. math:: \nabla_M f = \frac{1}{s} \nabla_M (s \cdot f),
 
-the static-then-dynamic loss scaling of mixed-precision training (Micikevicius et al.,
-"Mixed Precision Training", ICLR 2018, arXiv:1710.03740; ``torch.amp.GradScaler``): it
-starts at :math:`s = 2^{16}`; a gradient with inf / NaN is computed again at
-:math:`s / 8` (down to 1, after which it is returned as it is and the method's
-non-finite rule reports the image), and after 16 finite gradients in a row :math:`s`
-doubles again (up to :math:`2^{16}`). bfloat16 keeps float32's exponent range and is not
+the dynamic loss scaling of mixed-precision training (Micikevicius et al., "Mixed
+Precision Training", ICLR 2018, arXiv:1710.03740; ``torch.amp.GradScaler``): it starts at
+:math:`s = 2^{12}` (a score's gradient up to 16 stays below float16's largest value,
+65504, and gradients down to about :math:`10^{-11}` survive); a gradient with inf / NaN
+is computed again at :math:`s / 8` (down to 1, after which it is returned as it is and
+the method's non-finite rule reports the image), and after 16 finite gradients in a row
+:math:`s` doubles again, up to its start. bfloat16 keeps float32's exponent range and is not
 scaled. The state lives in one object per call, never on the attribution.
 
 A map whose gradient vanished anyway stays at its start and is reported as every empty
@@ -52,7 +53,7 @@ T = TypeVar("T")
 #: The reduced precisions ``autocast`` accepts, by name (for command lines and messages).
 AUTOCAST_DTYPES: dict[str, torch.dtype] = {"float16": torch.float16, "bfloat16": torch.bfloat16}
 #: float16's loss scale: the first try, the factor after an overflow, and the growth.
-FLOAT16_INITIAL_SCALE = 2.0**16
+FLOAT16_INITIAL_SCALE = 2.0**12
 BACKOFF = 1 / 8
 GROWTH, GROWTH_INTERVAL = 2.0, 16
 
@@ -180,13 +181,14 @@ class LossScale:
         while True:
             scale = self.scale
             grads, extra = backward(scale)
-            if scale == 1:
+            if not self.scaled:
                 return tuple(grad.to(dtype) for grad in grads), extra
-            if all(bool(torch.isfinite(grad).all()) for grad in grads):
+            finite = all(bool(torch.isfinite(grad).all()) for grad in grads)
+            if finite or scale <= 1:
                 break
             self.scale = max(1.0, scale * BACKOFF)
             self._finite_in_a_row = 0
-        self._finite_in_a_row += 1
+        self._finite_in_a_row = self._finite_in_a_row + 1 if finite else 0
         if self._finite_in_a_row >= GROWTH_INTERVAL:
             self.scale = min(self.maximum, scale * GROWTH)
             self._finite_in_a_row = 0
