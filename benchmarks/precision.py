@@ -306,9 +306,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def device_name(device: str) -> str:
+    """The GPU's name, or the CPU's model, its vector capability as torch sees it and
+    whether it has bfloat16 / float16 instructions (without them autocast is emulated)."""
     if torch.device(device).type == "cuda":
         return torch.cuda.get_device_name(torch.device(device))
-    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} thread(s)"
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name":
+                    model = value.strip()
+                elif key.strip() == "flags":
+                    flags = set(value.split())
+    except OSError:
+        pass
+    half = sorted(flags & {"avx512_bf16", "avx512_fp16", "amx_bf16", "amx_fp16"})
+    return (f"{model} CPU ({torch.backends.cpu.get_cpu_capability()}, "
+            f"{'/'.join(half) if half else 'no bfloat16 / float16 instructions'}), "
+            f"{torch.get_num_threads()} thread(s)")
 
 
 def main(argv: list[str] | None = None) -> list[Row]:

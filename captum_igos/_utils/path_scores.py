@@ -157,6 +157,7 @@ class PathScorer:
                 scores.index_add_(0, path, outputs.detach())
                 if grads is not None:
                     grads += self._gradient(outputs.sum(), leaf)
+                del outputs  # a graph kept for a loss-scale retry goes before the next chunk
         if grads is not None:
             grads /= n_steps
         return scores / n_steps, grads
