@@ -57,8 +57,8 @@ def input_gradient(forward, x: torch.Tensor, loss_scale: LossScale) -> torch.Ten
     return loss_scale.gradients(backward, x.dtype)[0][0]
 
 
-def test_float16_loss_scaling_rescues_a_gradient_that_underflows():
-    net, x = Faint(), torch.rand(2, 3, 16, 16)
+def test_float16_loss_scaling_rescues_a_gradient_that_underflows(device):
+    net, x = Faint().to(device), torch.rand(2, 3, 16, 16, device=device)
     exact = input_gradient(net, x, LossScale(None))  # float32
     assert 1e-9 < float(exact.abs().min()) and float(exact.abs().max()) < 3e-8
     half = autocast_forward(net, F16, x)
@@ -105,11 +105,12 @@ def test_none_and_bfloat16_take_gradients_unscaled_in_one_pass():
         assert calls == [1.0] and extra == "extra" and bool(torch.isinf(grads[0]).all())
 
 
-def test_path_scores_under_float16_match_float32_only_with_the_loss_scale():
-    net, images = Faint(), torch.rand(2, 3, 16, 16)
+def test_path_scores_under_float16_match_float32_only_with_the_loss_scale(device):
+    net, images = Faint().to(device), torch.rand(2, 3, 16, 16, device=device)
     baselines = torch.zeros_like(images)
-    up_masks = torch.rand(2, 1, 16, 16)
-    index, insertion = torch.arange(2), torch.tensor([False, True])
+    up_masks = torch.rand(2, 1, 16, 16, device=device)
+    index = torch.arange(2, device=device)
+    insertion = torch.tensor([False, True], device=device)
 
     def path_gradients(forward, loss_scale):
         scorer = PathScorer(forward, images, baselines, None, None, 3, 4, loss_scale=loss_scale)
