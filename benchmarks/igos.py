@@ -111,23 +111,36 @@ def photo_batch(count: int, size: int, preprocess: Callable, skip: int = 0,
     return batch if batch.shape[-1] == size else TF.resize(batch, [size, size], antialias=True)
 
 
-def build(name: str, images: int, size: int, skip: int = 0,
-          source: str = "grace_hopper") -> tuple[nn.Module, Tensor]:
-    """Model in eval mode (parameters still require grad) and a batch of photo views."""
-    if name == "resnet50":
-        from torchvision.models import resnet50
+#: torchvision models the benchmarks build with random weights (seed 0), offline.
+RANDOM_WEIGHT_MODELS = ("resnet18", "resnet50")
+
+
+def benchmark_model(name: str) -> tuple[nn.Module, Callable, nn.Module]:
+    """Model in eval mode (parameters still require grad), its preprocessing and its last
+    convolutional block: ``load_model(name)``, or a random-weight torchvision ResNet
+    (:data:`RANDOM_WEIGHT_MODELS`, seed 0) with ImageNet normalisation."""
+    if name in RANDOM_WEIGHT_MODELS:
+        import torchvision.models
 
         torch.manual_seed(0)
-        model = resnet50().eval()
+        model = getattr(torchvision.models, name)().eval()
         mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 
         def preprocess(image):
             tensor = TF.to_tensor(TF.center_crop(TF.resize(image, 256), 224))
             return TF.normalize(tensor, mean, std)
 
-        return model, photo_batch(images, size, preprocess, skip, source)
+        return model, preprocess, model.layer4
     loaded = load_model(name)
-    return loaded.model, photo_batch(images, size, loaded.preprocess, skip, source)
+    assert loaded.default_layer is not None  # the benchmarks' models are CNNs
+    return loaded.model, loaded.preprocess, loaded.default_layer
+
+
+def build(name: str, images: int, size: int, skip: int = 0,
+          source: str = "grace_hopper") -> tuple[nn.Module, Tensor]:
+    """Model in eval mode (parameters still require grad) and a batch of photo views."""
+    model, preprocess, _ = benchmark_model(name)
+    return model, photo_batch(images, size, preprocess, skip, source)
 
 
 # ---------------------------------------------------------------------------------------
@@ -157,7 +170,8 @@ def authors_igos(model, image, target: int, iterations: int, n_steps: int,
     baseline = blur_baseline(image)
     mask = image.new_ones(1, 1, MASK_SIZE, MASK_SIZE)
     for _ in range(iterations):
-        noises = [NOISE * torch.randn(image.shape, generator=generator, dtype=image.dtype)
+        noises = [NOISE * torch.randn(image.shape, generator=generator, dtype=image.dtype,
+                                      device=image.device)
                   for _ in range(n_steps)]
         grad = torch.zeros_like(mask)
         for s in range(n_steps):  # integrated gradient, one path point at a time
@@ -180,7 +194,7 @@ def authors_igos(model, image, target: int, iterations: int, n_steps: int,
 
 
 def authors_heatmaps(model, images, targets, iterations, n_steps, seed=0) -> Tensor:
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator(device=images.device).manual_seed(seed)
     masks = torch.cat([
         authors_igos(model, images[i : i + 1], int(targets[i]), iterations, n_steps, generator)
         for i in range(images.shape[0])
@@ -202,7 +216,7 @@ def ours_heatmaps(model, images, targets, iterations, n_steps, batch, chunk, see
         outputs.append(igos.attribute(
             images[rows], target=targets[rows], mask_size=MASK_SIZE, iterations=iterations,
             n_steps=n_steps, internal_batch_size=chunk,
-            generator=torch.Generator().manual_seed(seed), **options,
+            generator=torch.Generator(device=images.device).manual_seed(seed), **options,
         ))
     return torch.cat(outputs)
 
@@ -215,8 +229,8 @@ def network_cost(model, images, targets, iterations, n_steps, chunk, with_grad=T
     scorer = PathScorer(scored_forward(model, "probability"), images, blur_baseline(images),
                         targets, None, n_steps, rows)
     mask = images.new_ones(images.shape[0], 1, MASK_SIZE, MASK_SIZE)
-    index = torch.arange(images.shape[0])
-    deletion = torch.zeros(images.shape[0], dtype=torch.bool)
+    index = torch.arange(images.shape[0], device=images.device)
+    deletion = torch.zeros(images.shape[0], dtype=torch.bool, device=images.device)
     for _ in range(iterations):
         up = upsample_mask(mask, tuple(images.shape[-2:]))
         scorer.path_scores(up, index, deletion, None, with_grad)
@@ -244,15 +258,16 @@ def measure(label, counting, images, fn, kind="ours", batch=1) -> tuple[Row, Any
     """Time one run of ``fn`` and count the network examples per image."""
     outputs = []
     counting.reset()
-    timing = time_call(lambda: outputs.append(fn()), warmup=0, repeats=1)
+    timing = time_call(lambda: outputs.append(fn()), warmup=0, repeats=1, device=images.device)
     n = images.shape[0]
     row = Row(label, timing.best / n, counting.forward_only / n, counting.forward_backward / n,
               kind, batch)
     return row, outputs[-1]
 
 
-def _memory_setup(name: str, images: int, size: int):
+def _memory_setup(name: str, images: int, size: int, device: str = "cpu"):
     model, batch = build(name, images, size)
+    model, batch = model.to(device), batch.to(device)
     with torch.no_grad():
         targets = model(batch).argmax(dim=1)
     return model, batch, targets
@@ -286,6 +301,7 @@ def paired_difference(ours: Tensor, theirs: Tensor) -> str:
 
 def compare(args, name: str) -> list[Row]:
     model, images = build(name, args.images, args.size, source=args.photos)
+    model, images = model.to(args.device), images.to(args.device)
     counting = CountingModel(model)
     with torch.no_grad():
         targets = model(images).argmax(dim=1)
@@ -342,10 +358,11 @@ def compare(args, name: str) -> list[Row]:
     if not args.no_memory:
         for row in rows:
             row.peak = peak_memory(
-                functools.partial(_memory_setup, name, row.batch, args.size),
+                functools.partial(_memory_setup, name, row.batch, args.size, args.device),
                 functools.partial(_memory_work, kind=row.kind,
                                   n_steps=a_steps if row.kind == "authors" else steps,
                                   batch=row.batch, chunk=args.chunk),
+                device=args.device,
             )
     for row in rows:
         if row.label in heatmaps:
@@ -356,7 +373,7 @@ def compare(args, name: str) -> list[Row]:
 
 def print_rows(name: str, rows: Sequence[Row], args) -> None:
     print(f"\n== {name}: {args.images} image(s) {args.size}x{args.size}, mask {MASK_SIZE}, "
-          f"threads {torch.get_num_threads()}, chunk {args.chunk} ==")
+          f"threads {torch.get_num_threads()}, chunk {args.chunk}, device {args.device} ==")
     print(f"{'':38s} {'s/image':>9s} {'fwd/img':>8s} {'f+b/img':>8s} {'peak':>10s} "
           f"{'deletion':>9s} {'insertion':>9s}")
     for row in rows:
@@ -434,6 +451,7 @@ def sweep_setting(label: str) -> str:
 def sweep(args) -> None:
     model, images = build("efficientnet_lite0", args.images, args.size, args.skip_views,
                           args.photos)
+    model, images = model.to(args.device), images.to(args.device)
     counting = CountingModel(model)
     with torch.no_grad():
         targets = model(images).argmax(dim=1)
@@ -502,6 +520,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--also-nag", action="store_true", help="add (a') ours with nag")
     parser.add_argument("--no-memory", action="store_true", help="skip peak-memory runs")
     parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                        help="where the model and images live (default: cuda if available)")
     args = parser.parse_args(argv)
     if args.quick:
         args.size, args.images, args.batch_sizes = 64, 2, [1, 2]

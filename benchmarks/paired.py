@@ -48,6 +48,15 @@ def paired_differences(stems: list[str], variant: str, reference: str,
     return differences
 
 
+def summarize(metric: str, values: list[float]) -> tuple[float, float, int]:
+    """Mean of the paired differences, its standard error (0 for one pair) and the number of
+    pairs where the variant is better (lower deletion, higher insertion)."""
+    mean = statistics.fmean(values)
+    error = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else 0.0
+    better = sum((value < 0) if metric.startswith("deletion") else (value > 0) for value in values)
+    return mean, error, better
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("stems", nargs="+", help="result files (without .json) in results/")
@@ -61,10 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     differences = paired_differences(args.stems, args.variant, args.reference, args.reference_in)
     print(f"{args.variant} - {args.reference}, {len(args.stems)} file(s)")
     for metric, values in differences.items():
-        mean = statistics.fmean(values)
-        error = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else 0.0
-        better = sum((value < 0) if metric.startswith("deletion") else (value > 0)
-                     for value in values)
+        mean, error, better = summarize(metric, values)
         print(f"{metric:>17}: {mean:+.3f} ± {error:.3f}  (variant better in "
               f"{better}/{len(values)})")
 

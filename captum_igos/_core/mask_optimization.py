@@ -52,6 +52,7 @@ from captum_igos._utils.path_scores import (
     clean_score_scale,
     draw_noise,
 )
+from captum_igos._utils.precision import LossScale, autocast_forward, check_autocast
 from captum_igos._utils.scores import Score, check_score, score_bounds, scored_forward
 from captum_igos._utils.targets import checked_forward, resolve_target
 from captum_igos._utils.validation import (
@@ -255,6 +256,11 @@ class MaskOptions:
             default (:func:`~captum_igos._utils.batching.default_rows_per_pass`: 8 on a
             CPU, 64 elsewhere); on a GPU a larger value is usually faster.
         show_progress: show a tqdm bar over the iterations.
+        autocast: ``None`` (default), ``torch.float16`` or ``torch.bfloat16``: run every
+            network pass under ``torch.autocast`` on the inputs' device; masks,
+            objective, line search and sums stay in float32, float16 gradients are
+            scaled (:mod:`captum_igos._utils.precision`). Opt-in: measured in
+            ``benchmarks/results/precision.md``.
     """
 
     mask_size: int | tuple[int, int] = 28
@@ -275,6 +281,7 @@ class MaskOptions:
     generator: torch.Generator | None = None
     internal_batch_size: int | None = None
     show_progress: bool = False
+    autocast: torch.dtype | None = None
 
     @classmethod
     def from_call(
@@ -322,6 +329,7 @@ class CheckedOptions:
     generator: torch.Generator | None
     internal_batch_size: int | None
     show_progress: bool
+    autocast: torch.dtype | None = None
 
 
 def check_options(
@@ -369,6 +377,7 @@ def check_options(
             "internal_batch_size", options.internal_batch_size
         ),
         show_progress=bool(options.show_progress),
+        autocast=check_autocast(options.autocast, images),
     )
 
 
@@ -520,7 +529,10 @@ def _trial_lower_bound(
     return objective.lower_bound(candidates, active[rows])
 
 
-def warn_empty_maps(method: str, result: MaskOptimizationResult, objective: str) -> None:
+def warn_empty_maps(
+    method: str, result: MaskOptimizationResult, objective: str,
+    autocast: torch.dtype | None = None,
+) -> None:
     """An :class:`EmptyMapWarning` naming the images whose map is empty, and what to try."""
     empty = result.empty
     if not empty:
@@ -534,6 +546,9 @@ def warn_empty_maps(method: str, result: MaskOptimizationResult, objective: str)
         hints.append("a smaller l1_coeff / tv_coeff, or optimizer=LineSearch(min_alpha=...)")
     if BARELY_MOVED in reasons:
         hints.append("more iterations")
+    if autocast is not None:
+        hints.append(f"autocast=None (under autocast={autocast} the network's gradient can "
+                     "vanish or overflow)")
     if NON_FINITE in reasons:
         hints.append("checking the model's outputs for NaN / inf on blurred or noisy inputs "
                      "(or noise_std=0)")
@@ -650,11 +665,12 @@ class MaskAttribution(GradientAttribution):
         generator: torch.Generator | None = None,
         internal_batch_size: int | None = None,
         show_progress: bool = False,
+        autocast: torch.dtype | None = None,
         **unexpected: NoReturn,
     ) -> TensorOrTupleOfTensorsGeneric:
         """Heatmaps ``1 - up(M)`` of the inputs' shape, values in [0, 1], higher = more important.
 
-        The keyword-only options, ``mask_size`` to ``show_progress``, are documented in
+        The keyword-only options, ``mask_size`` to ``autocast``, are documented in
         ``MaskOptions``, their one home; :mod:`captum_igos.presets` holds the authors'
         settings (``attribute(x, **AUTHORS_IGOS)``).
 
@@ -679,7 +695,7 @@ class MaskAttribution(GradientAttribution):
         """
         settings = MaskOptions.from_call(f"{type(self).__name__}.attribute", locals(), unexpected)
         result = self._optimize(inputs, baselines, target, additional_forward_args, settings)
-        warn_empty_maps(type(self).__name__, result, settings.objective)
+        warn_empty_maps(type(self).__name__, result, settings.objective, settings.autocast)
         (images,) = format_tensor_into_tuples(inputs)
         heatmaps = result.heatmap(tuple(images.shape[-2:])).expand_as(images).contiguous()
         return format_output(is_tuple(inputs), (heatmaps,))
@@ -709,6 +725,7 @@ class MaskAttribution(GradientAttribution):
         generator: torch.Generator | None = None,
         internal_batch_size: int | None = None,
         show_progress: bool = False,
+        autocast: torch.dtype | None = None,
         **unexpected: NoReturn,
     ) -> MaskOptimizationResult:
         """The optimisation behind :meth:`attribute`: masks, losses, step sizes and status.
@@ -744,8 +761,9 @@ class MaskAttribution(GradientAttribution):
         baseline = baseline_images(baselines, images)
         target = _check_target(target, n, images)
 
-        target = resolve_target(self.forward_func, (images,), target, additional_forward_args)
-        score_func = scored_forward(checked_forward(self.forward_func, target), options.score)
+        forward = autocast_forward(self.forward_func, options.autocast, images)
+        target = resolve_target(forward, (images,), target, additional_forward_args)
+        score_func = scored_forward(checked_forward(forward, target), options.score)
         rows_per_pass = options.internal_batch_size or default_rows_per_pass(images.device)
         scale = None
         if options.objective == "normalized":
@@ -762,6 +780,7 @@ class MaskAttribution(GradientAttribution):
             internal_batch_size=rows_per_pass,
             score_bounds=score_bounds(options.score),
             score_scale=scale,
+            loss_scale=LossScale(options.autocast),
         )
         mask_objective = self._objective(scorer, options)
         bar: Any = None

@@ -6,6 +6,7 @@ Integrated Gradient-based Localization", 2022, arXiv:2205.10900.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Callable, Union
@@ -34,6 +35,7 @@ from captum_igos._utils.path_integration import (
     path_points,
     stieltjes_rule,
 )
+from captum_igos._utils.precision import LossScale, autocast_forward, check_autocast
 from captum_igos._utils.reshape import ReshapeTransform
 from captum_igos._utils.scores import Score, check_score, scored_forward
 from captum_igos._utils.targets import checked_forward, resolve_target
@@ -144,6 +146,7 @@ class LayerRSIGradCam(LayerAttribution, GradientAttribution):
         gradient_relu: bool = False,
         channel_reduction: str = "sum",
         map_activations: str = "input",
+        autocast: torch.dtype | None = None,
     ) -> TensorOrTuple | tuple[TensorOrTuple, Tensor]:
         r"""RSI-Grad-CAM maps at ``self.layer`` for ``inputs``.
 
@@ -191,6 +194,12 @@ class LayerRSIGradCam(LayerAttribution, GradientAttribution):
                 ``riemann_middle``, ``x`` for the other rules). The authors' port is
                 ``gradient_relu=True, channel_reduction="mean",
                 map_activations="last_sample"``.
+            autocast: ``None`` (default), ``torch.float16`` or ``torch.bfloat16``: run
+                the network passes under ``torch.autocast`` on the inputs' device; the
+                layer's activations and gradients are cast to the inputs' dtype before
+                the sum, float16 gradients are scaled
+                (:mod:`captum_igos._utils.precision`). Opt-in: measured in
+                ``benchmarks/results/precision.md``.
 
         Returns:
             The map, a tensor (a tuple when the layer has several output tensors) on the
@@ -214,11 +223,13 @@ class LayerRSIGradCam(LayerAttribution, GradientAttribution):
         check_score(score)
         check_choice("channel_reduction", channel_reduction, tuple(CHANNEL_REDUCTIONS))
         check_choice("map_activations", map_activations, MAP_ACTIVATIONS)
+        autocast = check_autocast(autocast, inputs_tpl[0])
         _check_layer_in_model(self.forward_func, self.layer)
 
         args = format_additional_forward_args(additional_forward_args)
-        target = resolve_target(self.forward_func, inputs_tpl, target, args)
-        forward = scored_forward(checked_forward(self.forward_func, target, self.layer), score)
+        network = autocast_forward(self.forward_func, autocast, inputs_tpl[0])
+        target = resolve_target(network, inputs_tpl, target, args)
+        forward = scored_forward(checked_forward(network, target, self.layer), score)
 
         sums, activations = self._stieltjes_sums(
             forward,
@@ -232,6 +243,7 @@ class LayerRSIGradCam(LayerAttribution, GradientAttribution):
             attribute_to_layer_input,
             gradient_relu,
             map_activations,
+            LossScale(autocast),
         )
         reference = inputs_tpl[0]
         maps = tuple(
@@ -263,8 +275,14 @@ class LayerRSIGradCam(LayerAttribution, GradientAttribution):
         attribute_to_layer_input: bool,
         gradient_relu: bool,
         map_activations: str,
+        loss_scale: LossScale,
     ) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
-        """``R`` for each layer tensor and the activations the map weights, chunk by chunk."""
+        """``R`` for each layer tensor and the activations the map weights, chunk by chunk.
+
+        Layer gradients and activations are cast to the inputs' dtype before the sum (they
+        come in the layer's dtype, reduced under autocast); float16 gradients are taken
+        through ``loss_scale``, which may run a chunk again after an overflow.
+        """
         num_examples = inputs[0].shape[0]
         rule = stieltjes_rule(method, n_steps)
         map_point = rule.last_sample if map_activations == "last_sample" else len(rule.alphas) - 1
@@ -291,16 +309,12 @@ class LayerRSIGradCam(LayerAttribution, GradientAttribution):
             first_new = start if carried is None else start + 1
             alphas = rule.alphas[first_new:stop]
             step_target, step_args = expand_for_steps(len(alphas), target, args)
-            with _graph_from(self.layer, attribute_to_layer_input, graph_from_layer):
-                grads, evals = compute_layer_gradients_and_eval(
-                    forward,
-                    self.layer,
-                    path_points(inputs, baselines, alphas),
-                    step_target,
-                    step_args,
-                    device_ids=device_ids,
-                    attribute_to_layer_input=attribute_to_layer_input,
-                )
+            layer_pass = functools.partial(
+                self._layer_pass, forward, path_points(inputs, baselines, alphas), step_target,
+                step_args, device_ids, attribute_to_layer_input, graph_from_layer,
+            )
+            grads, evals = loss_scale.gradients(layer_pass, inputs[0].dtype)
+            evals = tuple(a.to(inputs[0].dtype) for a in evals)
             grads = tuple(_by_step(self._layer_map(g), num_examples) for g in grads)
             evals = tuple(_by_step(self._layer_map(a), num_examples) for a in evals)
             if carried is not None:
@@ -316,6 +330,29 @@ class LayerRSIGradCam(LayerAttribution, GradientAttribution):
         assert sums is not None  # n_steps >= 1 gives at least one chunk
         return sums, activations
 
+
+    def _layer_pass(
+        self,
+        forward: Callable[..., Tensor],
+        points: tuple[Tensor, ...],
+        target: TargetType,
+        args: tuple[Any, ...] | None,
+        device_ids: list[int] | None,
+        attribute_to_layer_input: bool,
+        graph_from_layer: bool,
+        scale: float,
+    ) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
+        """Gradients of ``scale`` x the score at the layer, and the layer's activations."""
+        with _graph_from(self.layer, attribute_to_layer_input, graph_from_layer):
+            return compute_layer_gradients_and_eval(
+                forward if scale == 1 else _scaled(forward, scale),
+                self.layer,
+                points,
+                target,
+                args,
+                device_ids=device_ids,
+                attribute_to_layer_input=attribute_to_layer_input,
+            )
 
     def _layer_map(self, rows: Tensor) -> Tensor:
         """A layer tensor (or its gradient) as ``(rows, K, h, w)`` or ``(rows, K)``."""
@@ -337,6 +374,15 @@ class LayerRSIGradCam(LayerAttribution, GradientAttribution):
                 f"tensor {tuple(rows.shape)}, got {tuple(mapped.shape)}"
             )
         return mapped
+
+
+def _scaled(forward: Callable[..., Tensor], scale: float) -> Callable[..., Tensor]:
+    """``scale * forward(...)``: gradients of the scaled score (float16 loss scaling)."""
+
+    def scaled_forward(*args: Any, **kwargs: Any) -> Tensor:
+        return forward(*args, **kwargs) * scale
+
+    return scaled_forward
 
 
 def _without_graph(forward: Callable[..., Tensor]) -> Callable[..., Tensor]:

@@ -35,6 +35,7 @@ from captum_igos._utils.batching import (
 )
 from captum_igos._utils.captum_compat import TargetType, run_forward
 from captum_igos._utils.masks import blend
+from captum_igos._utils.precision import LossScale
 
 
 def draw_noise(
@@ -111,6 +112,9 @@ class PathScorer:
             a positive factor per image, shape (N,), multiplying every score of that
             image's paths; :func:`clean_score_scale` gives :math:`1 / f_c(x)`, the
             normalised objective whose score term spans [0, 1] for every target.
+        loss_scale: the call's gradient scaling for float16 passes
+            (:class:`~captum_igos._utils.precision.LossScale`); ``None`` takes gradients
+            as they come.
     """
 
     score_func: Callable[..., Tensor]
@@ -122,6 +126,7 @@ class PathScorer:
     internal_batch_size: int | None
     score_bounds: tuple[float, float] = (-math.inf, math.inf)
     score_scale: Tensor | None = None
+    loss_scale: LossScale | None = None
 
     def bounds(self, image_index: Tensor) -> tuple[Tensor, Tensor]:
         """``(lowest, highest)`` value of a (scaled) path score of the images
@@ -179,10 +184,22 @@ class PathScorer:
                 )
                 scores.index_add_(0, path, outputs.detach())
                 if grads is not None:
-                    grads += torch.autograd.grad(outputs.sum(), leaf)[0]
+                    grads += self._gradient(outputs.sum(), leaf)
+                del outputs  # a graph kept for a loss-scale retry goes before the next chunk
         if grads is not None:
             grads /= n_steps
         return scores / n_steps, grads
+
+    def _gradient(self, total: Tensor, leaf: Tensor) -> Tensor:
+        """``d total / d leaf``, through :attr:`loss_scale` when there is one."""
+        if self.loss_scale is None:
+            return torch.autograd.grad(total, leaf)[0]
+
+        def backward(scale: float) -> tuple[tuple[Tensor, ...], None]:
+            scaled = total if scale == 1 else total * scale
+            return torch.autograd.grad(scaled, leaf, retain_graph=scale > 1), None
+
+        return self.loss_scale.gradients(backward, leaf.dtype)[0][0]
 
     def _forward_rows(
         self,

@@ -53,6 +53,7 @@ from captum_igos._utils.captum_compat import (
     run_forward,
 )
 from captum_igos._utils.model_state import predicts
+from captum_igos._utils.precision import autocast_forward, check_autocast
 from captum_igos._utils.scores import Score, check_score, scored_forward
 from captum_igos._utils.targets import checked_forward, resolve_target
 from captum_igos._utils.validation import (
@@ -239,6 +240,7 @@ def deletion_insertion(
     ties: str = DEFAULT_TIES,
     internal_batch_size: int | None = None,
     show_progress: bool = False,
+    autocast: torch.dtype | None = None,
 ) -> DeletionInsertionResult:
     r"""Deletion and insertion curves and their areas (RISE; I-GOS's evaluation).
 
@@ -289,6 +291,10 @@ def deletion_insertion(
             (:func:`captum_igos._utils.batching.rows_per_pass`), so memory does not grow
             with ``n_steps`` or ``N``; pass more on a GPU for speed.
         show_progress: show a progress bar over the chunks.
+        autocast: ``None`` (default), ``torch.float16`` or ``torch.bfloat16``: run the
+            forward passes under ``torch.autocast`` on the inputs' device; the scores come
+            back in the inputs' dtype before the curves and areas
+            (:mod:`captum_igos._utils.precision`).
 
     Returns:
         :class:`DeletionInsertionResult`; curves in the model output's dtype.
@@ -315,6 +321,7 @@ def deletion_insertion(
     internal_batch_size = check_optional_positive_int("internal_batch_size", internal_batch_size)
     check_score(score)
     ties = check_choice("ties", ties, TIES)
+    autocast = check_autocast(autocast, inputs)
     image_size = (inputs.shape[-2], inputs.shape[-1])
     grid = _check_grid(grid, image_size)
     unit_scores, cells = _unit_scores(
@@ -323,12 +330,13 @@ def deletion_insertion(
     baselines = baseline_images(baselines, inputs)
     additional_forward_args = format_additional_forward_args(additional_forward_args)
 
+    network = autocast_forward(forward_func, autocast, inputs)
     with torch.no_grad():
-        target = resolve_target(forward_func, (inputs,), target, additional_forward_args)
+        target = resolve_target(network, (inputs,), target, additional_forward_args)
         ranks = _pixel_ranks(unit_scores, cells, ties).view(-1, *image_size)
         counts = step_counts(unit_scores.shape[1], n_steps)
         scores = _perturbed_scores(
-            scored_forward(checked_forward(forward_func, target), score),
+            scored_forward(checked_forward(network, target), score),
             inputs,
             baselines,
             ranks,

@@ -7,7 +7,7 @@ import torch
 from captum.attr import GradientAttribution
 from torch import nn
 
-from captum_igos import IGOS, IGOSPlusPlus, MaskOptimizationResult
+from captum_igos import IGOS, EmptyMapWarning, IGOSPlusPlus, MaskOptimizationResult
 from captum_igos._core.igos import IGOSObjective
 from captum_igos._utils import optimizers
 from captum_igos._utils.optimizers import nag_step_size
@@ -639,3 +639,38 @@ def test_initial_mask_starts_the_run_there_and_is_not_changed():
         assert not torch.equal(second.mask, first.mask)
         unchanged = first.mask if cls is IGOS else first.deletion_mask
         assert torch.equal(start if cls is IGOS else start[0], unchanged)
+
+
+REDUCED_PRECISIONS = [pytest.param(torch.bfloat16, id="bfloat16"),
+                      pytest.param(torch.float16, id="float16")]
+
+
+@pytest.mark.parametrize("autocast", REDUCED_PRECISIONS)
+def test_reduced_precision_passes_find_the_planted_region_with_float32_masks(device, autocast):
+    images, model = planted_images().to(device), PlantedEvidence().eval().to(device)
+    seen = []
+    handle = model.conv.register_forward_hook(lambda module, args, out: seen.append(out.dtype))
+    try:
+        results = {
+            precision: IGOS(model).optimize(
+                images, target=1, mask_size=7, autocast=precision,
+                generator=torch.Generator(device=device).manual_seed(0))
+            for precision in (None, autocast)
+        }
+    finally:
+        handle.remove()
+    assert set(seen) == {torch.float32, autocast}  # the float32 run, then the reduced one
+    full, reduced = results[None], results[autocast]
+    assert full.status == reduced.status == ("moved", "moved")  # maps that moved are compared
+    assert reduced.mask.dtype == reduced.losses.dtype == torch.float32
+    assert in_region(reduced.heatmap((SIZE, SIZE))) == [True, True]
+    torch.testing.assert_close(reduced.mask, full.mask, rtol=0, atol=0.05)
+
+
+def test_a_map_whose_gradient_vanished_under_autocast_is_reported_empty():
+    class Constant(torch.nn.Module):  # no gradient at all: the mask cannot move
+        def forward(self, x):
+            return torch.stack([x.sum(dim=(1, 2, 3)) * 0, x.mean(dim=(1, 2, 3)) * 0 + 1], dim=1)
+
+    with pytest.warns(EmptyMapWarning, match=r"autocast=None \(under autocast=torch.bfloat16"):
+        IGOS(Constant()).attribute(planted_images(), target=1, autocast=torch.bfloat16, **TINY)

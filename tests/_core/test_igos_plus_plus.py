@@ -261,3 +261,19 @@ def test_no_side_effects(device):
     assert model.training and not model.conv.weight.requires_grad
     assert all(p.grad is None for p in model.parameters())
     assert same_state(model, state) and no_hooks(model)
+
+
+@pytest.mark.parametrize("autocast", [torch.bfloat16, torch.float16], ids=["bfloat16", "float16"])
+def test_reduced_precision_passes_find_the_planted_region_with_float32_masks(autocast):
+    images, model = planted_images(), PlantedEvidence().eval()
+    results = {
+        precision: IGOSPlusPlus(model).optimize(
+            images, target=1, mask_size=7, iterations=3, n_steps=4, autocast=precision,
+            generator=torch.Generator().manual_seed(0))
+        for precision in (None, autocast)
+    }
+    full, reduced = results[None], results[autocast]
+    assert full.status == reduced.status == ("moved", "moved")
+    assert reduced.deletion_mask.dtype == reduced.insertion_mask.dtype == torch.float32
+    assert in_region(reduced.heatmap((SIZE, SIZE))) == [True, True]
+    torch.testing.assert_close(reduced.mask, full.mask, rtol=0, atol=0.05)

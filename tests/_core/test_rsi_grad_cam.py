@@ -458,3 +458,24 @@ def test_device(device, data):
     )
     assert ours.device.type == device.type and ours.dtype == F64
     torch.testing.assert_close(ours.cpu(), expected, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("autocast", [torch.bfloat16, torch.float16], ids=["bfloat16", "float16"])
+def test_reduced_precision_layer_sums_are_float32_and_close_to_full_precision(autocast, data):
+    x, base, target = (t.float() if t.is_floating_point() else t for t in data)
+    net = make_net(dtype=torch.float32)
+    seen = []
+    handle = net.act1.register_forward_hook(lambda module, args, out: seen.append(out.dtype))
+    rsi = LayerRSIGradCam(net, net.act1)
+    try:
+        full, full_delta = rsi.attribute(x, base, target, n_steps=8, score="raw",
+                                         return_convergence_delta=True)
+        reduced, delta = rsi.attribute(x, base, target, n_steps=8, score="raw",
+                                       autocast=autocast, return_convergence_delta=True)
+    finally:
+        handle.remove()
+    assert autocast in seen and reduced.dtype == delta.dtype == torch.float32
+    largest = float(full.abs().amax())
+    assert largest > 0.005
+    torch.testing.assert_close(reduced, full, rtol=0, atol=0.02 * largest)
+    torch.testing.assert_close(delta, full_delta, rtol=0, atol=0.01)

@@ -423,3 +423,20 @@ def test_offline_model_grad_cam_beats_random_on_insertion():
     torch.testing.assert_close(result.deletion[0, 0], probabilities[0, target[0]])
     torch.testing.assert_close(result.insertion[0, 0], blurred[0, target[0]])
     assert float(result.insertion_auc[0]) > float(random.insertion_auc[0]) + 0.1
+
+
+@pytest.mark.parametrize("autocast", [torch.bfloat16, torch.float16], ids=["bfloat16", "float16"])
+def test_reduced_precision_curves_are_float32_and_match_full_precision(autocast):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2),
+                          nn.Flatten(), nn.Linear(16, 3))
+    inputs, attributions = torch.rand(2, 3, 8, 8), torch.rand(2, 1, 8, 8)
+    seen = []
+    model[0].register_forward_hook(lambda module, args, out: seen.append(out.dtype))
+    full = deletion_insertion(model, inputs, attributions, n_steps=8)
+    reduced = deletion_insertion(model, inputs, attributions, n_steps=8, autocast=autocast)
+    assert autocast in seen
+    assert reduced.deletion.dtype == reduced.deletion_auc.dtype == torch.float32
+    assert float((full.deletion[:, 0] - full.deletion[:, -1]).abs().amin()) > 0  # curves move
+    torch.testing.assert_close(reduced.deletion, full.deletion, rtol=0, atol=0.01)
+    torch.testing.assert_close(reduced.insertion_auc, full.insertion_auc, rtol=0, atol=0.01)
