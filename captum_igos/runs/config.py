@@ -41,7 +41,7 @@ __all__ = [
 DEFAULT_OUT = "captum-igos-out"
 DEFAULT_MODEL = "efficientnet_lite0"
 #: ``--autocast``: the network passes under ``torch.autocast`` in this dtype, or not at all.
-AUTOCAST = ("none", "float16", "bfloat16")
+AUTOCAST = ("none", "float16", "bfloat16")  # the names of _utils.precision.AUTOCAST_DTYPES
 #: ``--label-rule``: how ``--target label`` maps a folder or list target to a class.
 LABEL_RULES = ("classes", "sorted")
 DEVICES = ("auto", "cpu", "cuda")

@@ -136,7 +136,9 @@ def _autocast(values: Mapping[str, Any]) -> dict[str, str]:
 
 def autocast_dtype(name: str | None) -> torch.dtype | None:
     """``"float16"`` / ``"bfloat16"`` -> the dtype; ``None`` or ``"none"`` -> ``None``."""
-    return None if name in (None, "none") else getattr(torch, str(name))
+    from captum_igos._utils.precision import AUTOCAST_DTYPES
+
+    return None if name in (None, "none") else AUTOCAST_DTYPES[str(name)]
 
 
 def _library_kwargs(settings: Mapping[str, Any]) -> dict[str, Any]:

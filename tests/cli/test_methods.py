@@ -137,3 +137,13 @@ def test_autocast_reaches_the_package_methods_and_the_metric_only_when_asked(mon
                       torch.softmax(loaded.model(x), dim=1).detach())
     assert seen == [("igos", "absent"), ("metric", "absent"),
                     ("igos", torch.bfloat16), ("metric", torch.bfloat16)]
+
+
+def test_the_command_line_autocast_names_are_the_library_dtypes():
+    """--autocast's choices are the names of the library's reduced precisions (one list)."""
+    from captum_igos._utils.precision import AUTOCAST_DTYPES
+    from captum_igos.runs.config import AUTOCAST
+    from captum_igos.runs.methods import autocast_dtype
+
+    assert AUTOCAST == ("none", *AUTOCAST_DTYPES)
+    assert [autocast_dtype(name) for name in AUTOCAST] == [None, *AUTOCAST_DTYPES.values()]
