@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> None:
     views = [VIEWS.index(name) for name in args.views]
     command = shlex.join(sys.argv[1:] if argv is None else argv)
     lines = [
-        "# The presets against the authors' code",
+        "# The presets against the code of the authors",
         "",
         f"Command: `python -m benchmarks.reproduction {command}`; {args.threads} thread(s) "
         "on a 2-core machine shared with other jobs (the times are not benchmarks). "
