@@ -92,8 +92,7 @@ def explain_batch(model: Model, method: str, settings: Mapping[str, Any],
     target = torch.tensor(indices, device=inputs.device)
     request = methods.Request(loaded.model, inputs, target, settings["method_settings"],
                               layer=model.layer, baselines=methods.black_image(loaded, inputs))
-    dtype = methods.autocast_dtype(settings.get("autocast"))
-    metric_kwargs: dict[str, Any] = {} if dtype is None else {"autocast": dtype}
+    metric_kwargs = methods.autocast_kwargs(settings)
     started = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

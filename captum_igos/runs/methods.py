@@ -31,6 +31,7 @@ __all__ = [
     "REGISTRY",
     "Request",
     "autocast_dtype",
+    "autocast_kwargs",
     "black_image",
     "compute",
     "settings_for",
@@ -141,8 +142,9 @@ def autocast_dtype(name: str | None) -> torch.dtype | None:
     return None if name in (None, "none") else AUTOCAST_DTYPES[str(name)]
 
 
-def _library_kwargs(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """``autocast=<dtype>`` for the package's methods, only when one is asked for."""
+def autocast_kwargs(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """``autocast=<dtype>`` for the package's methods and the metric, only when one is asked
+    for (so a float32 call is the same call as before the option existed)."""
     dtype = autocast_dtype(settings.get("autocast"))
     return {} if dtype is None else {"autocast": dtype}
 
@@ -163,7 +165,7 @@ def _mask_method(cls_name: str) -> Callable[[Request], Tensor]:
         return getattr(captum_igos, cls_name)(request.model).attribute(
             request.inputs, target=request.target,
             internal_batch_size=settings.get("internal_batch_size"), **kwargs,
-            **_library_kwargs(settings),
+            **autocast_kwargs(settings),
         )
 
     return compute
@@ -176,7 +178,7 @@ def _rsi(request: Request) -> Tensor:
     return LayerRSIGradCam(request.model, _layer(request, "rsi-gradcam")).attribute(
         request.inputs, baselines=_baselines(request), target=request.target,
         internal_batch_size=settings.get("internal_batch_size"),
-        **_given(settings, n_steps="n_steps"), **_library_kwargs(settings),
+        **_given(settings, n_steps="n_steps"), **autocast_kwargs(settings),
     )
 
 
